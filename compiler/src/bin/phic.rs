@@ -1,0 +1,2 @@
+//! `phic`, the Phi compiler driver.
+fn main() {}

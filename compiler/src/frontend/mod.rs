@@ -1,0 +1,3 @@
+//! Frontends: readers of model formats that produce the `snn` dialect.
+
+pub mod onnx;

@@ -1,0 +1,1 @@
+//! The ONNX textual syntax: lexer, grammar and syntax tree.

@@ -1,0 +1,1 @@
+//! Surrogate-gradient training of spiking networks.

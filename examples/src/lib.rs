@@ -1,0 +1,1 @@
+//! Data preparation for the bundled example models.

@@ -1,0 +1,1 @@
+//! Execution of Phi programs: the reference interpreter of the `snn` dialect.

@@ -1,0 +1,1 @@
+//! Cross-crate integration tests and the lit suite of the Phi toolchain.
