@@ -64,7 +64,7 @@ impl Location {
     pub fn to_mlir(&self) -> String {
         match self {
             Location::Unknown => "loc(unknown)".to_string(),
-            other => format!("loc({})", MlirInner(other)),
+            other @ (Location::FileLineCol { .. } | Location::Fused(_)) => format!("loc({})", MlirInner(other)),
         }
     }
 }
