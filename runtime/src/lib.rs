@@ -1,1 +1,15 @@
-//! Execution of Phi programs: the reference interpreter of the `snn` dialect.
+//! Execution of Phi programs.
+//!
+//! - [`interp`]: the reference interpreter of the `snn` dialect, float32 and integer modes;
+//! - [`neuron`]: the LIF/IF step (snnTorch semantics, fixed-point variant);
+//! - [`kernels`]: synaptic, pooling and elementwise kernels;
+//! - [`tensor`] and [`npy`]: runtime tensors and their `.npy` form.
+
+pub mod interp;
+pub mod kernels;
+pub mod neuron;
+pub mod npy;
+pub mod tensor;
+
+pub use interp::{Options, run, run_with};
+pub use tensor::{Data, Tensor};
