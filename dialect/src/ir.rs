@@ -227,6 +227,11 @@ impl Module {
         seen
     }
 
+    /// Number of live ops referencing a weight.
+    pub fn uses_of_weight(&self, w: WeightId) -> usize {
+        self.body.iter().filter(|&&op| self.op(op).kind.weights().contains(&w)).count()
+    }
+
     /// Rebuilds the arenas so that they hold exactly the live ops, their values and the used
     /// weights, numbered in program order. Ids held outside the module become invalid.
     pub fn compact(&mut self) {

@@ -1,2 +1,5 @@
-//! `phic`, the Phi compiler driver.
-fn main() {}
+//! `phic`, the Phi compiler driver (see `phi_compiler::driver`).
+
+fn main() -> std::process::ExitCode {
+    phi_compiler::driver::main()
+}
