@@ -96,21 +96,24 @@ impl Loader {
                             })
                             .collect::<DResult<_>>()?,
                     ),
-                    PrimType::Int64 | PrimType::Int32 | PrimType::Int16 | PrimType::Int8 | PrimType::Uint8 | PrimType::Bool => {
-                        Values::I64(
-                            lits.iter()
-                                .map(|l| match l.kind {
-                                    LiteralKind::Int(v) => Ok(v),
-                                    LiteralKind::Float(_) | LiteralKind::Str(_) => Err(Diagnostic::error(format!(
-                                        "`{}` initializer `{}` needs integer data",
-                                        elem.name(),
-                                        init.name.text
-                                    ))
-                                    .with_span(l.span, "not an integer")),
-                                })
-                                .collect::<DResult<_>>()?,
-                        )
-                    }
+                    PrimType::Int64
+                    | PrimType::Int32
+                    | PrimType::Int16
+                    | PrimType::Int8
+                    | PrimType::Uint8
+                    | PrimType::Bool => Values::I64(
+                        lits.iter()
+                            .map(|l| match l.kind {
+                                LiteralKind::Int(v) => Ok(v),
+                                LiteralKind::Float(_) | LiteralKind::Str(_) => Err(Diagnostic::error(format!(
+                                    "`{}` initializer `{}` needs integer data",
+                                    elem.name(),
+                                    init.name.text
+                                ))
+                                .with_span(l.span, "not an integer")),
+                            })
+                            .collect::<DResult<_>>()?,
+                    ),
                     other => return Err(unsupported_dtype(init, other)),
                 };
                 Ok(Loaded { shape, values })
@@ -142,7 +145,8 @@ fn declared_shape(init: &Initializer) -> DResult<Vec<usize>> {
     let mut n: u64 = 1;
     for d in init.shape() {
         let d = usize::try_from(d).map_err(|_| {
-            Diagnostic::error(format!("initializer `{}` has a negative dimension", init.name.text)).with_span(init.ty.span, "")
+            Diagnostic::error(format!("initializer `{}` has a negative dimension", init.name.text))
+                .with_span(init.ty.span, "")
         })?;
         n = n.saturating_mul(d as u64);
         shape.push(d);
@@ -156,15 +160,23 @@ fn declared_shape(init: &Initializer) -> DResult<Vec<usize>> {
 }
 
 fn unsupported_dtype(init: &Initializer, t: PrimType) -> Diagnostic {
-    Diagnostic::error(format!("initializer `{}` has element type `{}`, which the Phi frontend does not load", init.name.text, t.name()))
-        .with_span(init.ty.elem_span, "")
-        .with_help("weights are `float`; shapes are `int64`")
+    Diagnostic::error(format!(
+        "initializer `{}` has element type `{}`, which the Phi frontend does not load",
+        init.name.text,
+        t.name()
+    ))
+    .with_span(init.ty.elem_span, "")
+    .with_help("weights are `float`; shapes are `int64`")
 }
 
 fn mismatch(init: &Initializer, span: Span, what: String) -> Diagnostic {
-    Diagnostic::error(format!("external data of `{}` does not match its declared type {}: {what}", init.name.text, type_text(init)))
-        .with_span(span, "data from here")
-        .with_secondary(init.ty.span, "declared here")
+    Diagnostic::error(format!(
+        "external data of `{}` does not match its declared type {}: {what}",
+        init.name.text,
+        type_text(init)
+    ))
+    .with_span(span, "data from here")
+    .with_secondary(init.ty.span, "declared here")
 }
 
 fn type_text(init: &Initializer) -> String {
@@ -172,28 +184,28 @@ fn type_text(init: &Initializer) -> String {
 }
 
 fn from_safetensors(bytes: &[u8], key: &str, init: &Initializer, shape: &[usize], span: Span) -> DResult<Values> {
-    let st = SafeTensors::deserialize(bytes).map_err(|e| {
-        Diagnostic::error(format!("not a valid safetensors file: {e}")).with_span(span, "")
-    })?;
-    let view = st.tensor(key).map_err(|_| {
-        let mut names: Vec<&str> = st.names().into_iter().map(|s| s.as_str()).collect();
-        names.sort_unstable();
-        let shown: Vec<&str> = names.iter().take(12).copied().collect();
-        Diagnostic::error(format!("the safetensors file has no tensor `{key}`"))
-            .with_span(span, "")
-            .with_help(format!("it holds: {}{}", shown.join(", "), if names.len() > 12 { ", …" } else { "" }))
-    })?;
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| Diagnostic::error(format!("not a valid safetensors file: {e}")).with_span(span, ""))?;
+    let view =
+        st.tensor(key).map_err(|_| {
+            let mut names: Vec<&str> = st.names().into_iter().collect();
+            names.sort_unstable();
+            let shown: Vec<&str> = names.iter().take(12).copied().collect();
+            Diagnostic::error(format!("the safetensors file has no tensor `{key}`"))
+                .with_span(span, "")
+                .with_help(format!("it holds: {}{}", shown.join(", "), if names.len() > 12 { ", …" } else { "" }))
+        })?;
     if view.shape() != shape {
         return Err(mismatch(init, span, format!("the file's `{key}` has shape {:?}", view.shape())));
     }
     let data = view.data();
     match (view.dtype(), init.ty.elem) {
-        (Dtype::F32, PrimType::Float) => Ok(Values::F32(
-            data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-        )),
-        (Dtype::I64, PrimType::Int64) => Ok(Values::I64(
-            data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect(),
-        )),
+        (Dtype::F32, PrimType::Float) => {
+            Ok(Values::F32(data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()))
+        }
+        (Dtype::I64, PrimType::Int64) => {
+            Ok(Values::I64(data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()))
+        }
         (d, _) => Err(mismatch(init, span, format!("the file's `{key}` has dtype {d:?}"))),
     }
 }
@@ -217,7 +229,8 @@ fn from_raw(bytes: &[u8], init: &Initializer, numel: usize, span: Span) -> DResu
         match init.data.external(k) {
             None => Ok(None),
             Some(v) => v.parse::<usize>().map(Some).map_err(|_| {
-                Diagnostic::error(format!("external data `{k}` must be a byte count, found `{v}`")).with_span(init.data_span, "")
+                Diagnostic::error(format!("external data `{k}` must be a byte count, found `{v}`"))
+                    .with_span(init.data_span, "")
             }),
         }
     };
@@ -240,7 +253,9 @@ fn from_raw(bytes: &[u8], init: &Initializer, numel: usize, span: Span) -> DResu
         return Err(mismatch(init, span, format!("{} raw bytes, expected {}", slice.len(), numel * width)));
     }
     Ok(match init.ty.elem {
-        PrimType::Float => Values::F32(slice.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+        PrimType::Float => {
+            Values::F32(slice.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        }
         _ => Values::I64(slice.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()),
     })
 }

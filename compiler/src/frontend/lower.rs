@@ -18,8 +18,8 @@
 //!
 //! Every error is a diagnostic at the offending node, attribute, value or initializer.
 
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use phi_dialect::attr::Attr;
 use phi_dialect::diag::{SourceMap, Span};
@@ -32,12 +32,11 @@ use phi_dialect::{DResult, Diagnostic, ElemType, TensorType};
 
 use super::external::{Loaded, Loader, Values};
 use super::onnx::ast::{
-    AttrValue, AttrValueKind, Attribute, Dim, Function, Graph, Initializer, Model, Name, Node, PrimType, TypeKind,
+    AttrValue, AttrValueKind, Attribute, Dim, Function, Initializer, Model, Name, Node, PrimType, TypeKind,
 };
 
 /// The ops this frontend lowers, for messages.
-pub const SUPPORTED_OPS: &str =
-    "Gemm, MatMul, Add, Conv, Flatten, Reshape, AveragePool, Identity, snn.LIF, snn.IF, snn.SumPool, and local functions";
+pub const SUPPORTED_OPS: &str = "Gemm, MatMul, Add, Conv, Flatten, Reshape, AveragePool, Identity, snn.LIF, snn.IF, snn.SumPool, and local functions";
 
 /// How initializer data is obtained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,16 +130,22 @@ impl<'a, 's> Lower<'a, 's> {
                 .with_help("write e.g. `uint8[N, 8, 64] x`"));
         };
         let TypeKind::Tensor(t) = &ty.kind else {
-            return Err(Diagnostic::error(format!("graph input `{}` must be a tensor", name.text)).with_span(ty.span, ""));
+            return Err(
+                Diagnostic::error(format!("graph input `{}` must be a tensor", name.text)).with_span(ty.span, "")
+            );
         };
         let elem = match t.elem {
             PrimType::Bool | PrimType::Uint8 => ElemType::I1,
             PrimType::Float => ElemType::F32,
             PrimType::Int8 | PrimType::Int16 | PrimType::Int32 | PrimType::Int64 | PrimType::Uint16 => ElemType::I32,
             other => {
-                return Err(Diagnostic::error(format!("graph input `{}` has element type `{}`", name.text, other.name()))
-                    .with_span(t.elem_span, "unsupported element type")
-                    .with_help("inputs are spikes (`bool`/`uint8`), currents (`float`) or counts (`int32`)"));
+                return Err(Diagnostic::error(format!(
+                    "graph input `{}` has element type `{}`",
+                    name.text,
+                    other.name()
+                ))
+                .with_span(t.elem_span, "unsupported element type")
+                .with_help("inputs are spikes (`bool`/`uint8`), currents (`float`) or counts (`int32`)"));
             }
         };
         let Some(dims) = t.dims.as_ref().filter(|d| d.len() >= 3) else {
@@ -242,7 +247,10 @@ impl<'a, 's> Lower<'a, 's> {
                     "graph output `{}` is declared {}{} but computes {want}{}",
                     out.name.text,
                     t.elem.name(),
-                    t.dims.as_ref().map_or(String::new(), |d| format!("[{}]", d.iter().map(|x| dim_text(&x.value)).collect::<Vec<_>>().join(", "))),
+                    t.dims.as_ref().map_or(String::new(), |d| format!(
+                        "[{}]",
+                        d.iter().map(|x| dim_text(&x.value)).collect::<Vec<_>>().join(", ")
+                    )),
                     onnx_dims(&ty)
                 ))
                 .with_span(t.span, "declared type")
@@ -290,7 +298,13 @@ impl<'a, 's> Lower<'a, 's> {
         }
     }
 
-    fn initializer(&self, node: &Node, i: usize, what: &str, renames: &HashMap<String, String>) -> DResult<&'a Initializer> {
+    fn initializer(
+        &self,
+        node: &Node,
+        i: usize,
+        what: &str,
+        renames: &HashMap<String, String>,
+    ) -> DResult<&'a Initializer> {
         match self.operand(node, i, renames)? {
             Val::Init(init) => Ok(init),
             Val::Act(_) => Err(Diagnostic::error(format!("{what} of `{}` must be an initializer", op_name(node)))
@@ -367,14 +381,18 @@ impl<'a, 's> Lower<'a, 's> {
     fn str_attr(&self, node: &Node, name: &str, default: &str, scope: &Scope<'_>) -> DResult<(String, Option<Span>)> {
         match self.attr(node, name, scope)? {
             None => Ok((default.to_string(), None)),
-            Some((v, span)) => v.as_str().map(|s| (s.to_string(), Some(span))).ok_or_else(|| bad_attr(node, name, "a string", span)),
+            Some((v, span)) => {
+                v.as_str().map(|s| (s.to_string(), Some(span))).ok_or_else(|| bad_attr(node, name, "a string", span))
+            }
         }
     }
 
     fn ints_attr(&self, node: &Node, name: &str, scope: &Scope<'_>) -> DResult<Option<(Vec<i64>, Span)>> {
         match self.attr(node, name, scope)? {
             None => Ok(None),
-            Some((v, span)) => v.as_ints().map(|x| Some((x, span))).ok_or_else(|| bad_attr(node, name, "a list of integers", span)),
+            Some((v, span)) => {
+                v.as_ints().map(|x| Some((x, span))).ok_or_else(|| bad_attr(node, name, "a list of integers", span))
+            }
         }
     }
 
@@ -403,8 +421,12 @@ impl<'a, 's> Lower<'a, 's> {
     fn bind_output(&mut self, node: &Node, v: ValueId, renames: &mut HashMap<String, String>) -> DResult<()> {
         if node.outputs.len() != 1 {
             let span = node.outputs.get(1).map_or(node.op.span, |o| o.span);
-            return Err(Diagnostic::error(format!("`{}` has one output, {} are named", op_name(node), node.outputs.len()))
-                .with_span(span, ""));
+            return Err(Diagnostic::error(format!(
+                "`{}` has one output, {} are named",
+                op_name(node),
+                node.outputs.len()
+            ))
+            .with_span(span, ""));
         }
         let out = &node.outputs[0];
         let key = renames.get(&out.text).cloned().unwrap_or_else(|| out.text.clone());
@@ -443,15 +465,20 @@ impl<'a, 's> Lower<'a, 's> {
                 let axis = if axis < 0 { axis + rank } else { axis };
                 if axis != 2 {
                     let span = node.attribute("axis").map_or(node.op.span, |a| a.span);
-                    return Err(Diagnostic::error(format!("`Flatten` with axis = {axis} would merge the batch or time dimension"))
-                        .with_span(span, "")
-                        .with_help("SNN graphs keep [N, T]: write `Flatten <axis = 2>`"));
+                    return Err(Diagnostic::error(format!(
+                        "`Flatten` with axis = {axis} would merge the batch or time dimension"
+                    ))
+                    .with_span(span, "")
+                    .with_help("SNN graphs keep [N, T]: write `Flatten <axis = 2>`"));
                 }
                 self.emit(node, SnnOp::Flatten, vec![x])?
             }
             ("" | "ai.onnx", "Reshape") => self.reshape(node, scope, renames)?,
             ("" | "ai.onnx", "AveragePool") => {
-                self.check_attrs(node, &["kernel_shape", "strides", "pads", "auto_pad", "ceil_mode", "count_include_pad", "dilations"])?;
+                self.check_attrs(
+                    node,
+                    &["kernel_shape", "strides", "pads", "auto_pad", "ceil_mode", "count_include_pad", "dilations"],
+                )?;
                 let x = self.activation(node, 0, renames)?;
                 let pool = self.pool_attrs(node, x, scope)?;
                 if self.int_attr(node, "ceil_mode", 0, scope)? != 0 {
@@ -471,7 +498,10 @@ impl<'a, 's> Lower<'a, 's> {
             }
             ("snn", "LIF") | ("snn", "IF") => {
                 let is_lif = node.op.text == "LIF";
-                self.check_attrs(node, if is_lif { &["beta", "threshold", "reset_mechanism"] } else { &["threshold", "reset_mechanism"] })?;
+                self.check_attrs(
+                    node,
+                    if is_lif { &["beta", "threshold", "reset_mechanism"] } else { &["threshold", "reset_mechanism"] },
+                )?;
                 let x = self.activation(node, 0, renames)?;
                 let beta = if is_lif { self.float_attr(node, "beta", None, scope)? } else { 1.0 };
                 let threshold = self.float_attr(node, "threshold", Some(1.0), scope)?;
@@ -490,7 +520,8 @@ impl<'a, 's> Lower<'a, 's> {
                 if !threshold.is_finite() {
                     return Err(unsupported_attr(node, "threshold", "the threshold must be finite"));
                 }
-                let n = Neuron { params: NeuronParams::Float { beta: beta as f32, threshold: threshold as f32 }, reset };
+                let n =
+                    Neuron { params: NeuronParams::Float { beta: beta as f32, threshold: threshold as f32 }, reset };
                 self.emit(node, if is_lif { SnnOp::Lif(n) } else { SnnOp::If(n) }, vec![x])?
             }
             ("snn", "SumPool") => {
@@ -525,7 +556,8 @@ impl<'a, 's> Lower<'a, 's> {
         let init = self.initializer(node, 1, "`B`", renames)?;
         let (shape, mut data) = self.float_weight(init)?;
         if shape.len() != 2 {
-            return Err(Diagnostic::error(format!("`Gemm` weight `{}` must be 2-D", init.name.text)).with_span(init.ty.span, ""));
+            return Err(Diagnostic::error(format!("`Gemm` weight `{}` must be 2-D", init.name.text))
+                .with_span(init.ty.span, ""));
         }
         let (k, n) = if trans_b { (shape[1], shape[0]) } else { (shape[0], shape[1]) };
         if trans_b {
@@ -616,8 +648,11 @@ impl<'a, 's> Lower<'a, 's> {
         }
         if let Some((ks, span)) = self.ints_attr(node, "kernel_shape", scope)? {
             if ks.iter().map(|&k| k as usize).ne(wshape[2..].iter().copied()) {
-                return Err(Diagnostic::error(format!("kernel_shape {ks:?} does not match the weight's {:?}", &wshape[2..]))
-                    .with_span(span, ""));
+                return Err(Diagnostic::error(format!(
+                    "kernel_shape {ks:?} does not match the weight's {:?}",
+                    &wshape[2..]
+                ))
+                .with_span(span, ""));
             }
         }
         let strides = self.pair(node, "strides", scope)?;
@@ -645,7 +680,8 @@ impl<'a, 's> Lower<'a, 's> {
             None => Ok([1, 1]),
             Some((v, span)) => match v.as_slice() {
                 [a, b] if *a >= 1 && *b >= 1 && *a <= 1 << 16 && *b <= 1 << 16 => Ok([*a as usize, *b as usize]),
-                _ => Err(Diagnostic::error(format!("`{name}` must be two positive integers, found {v:?}")).with_span(span, "")),
+                _ => Err(Diagnostic::error(format!("`{name}` must be two positive integers, found {v:?}"))
+                    .with_span(span, "")),
             },
         }
     }
@@ -701,8 +737,12 @@ impl<'a, 's> Lower<'a, 's> {
     fn pool_attrs(&self, node: &Node, x: ValueId, scope: &Scope<'_>) -> DResult<Pool> {
         let xt = self.m.ty(x).clone();
         if xt.rank() != 4 {
-            return Err(Diagnostic::error(format!("`{}` input is {}, expected [N, T, C, H, W]", op_name(node), onnx_dims(&xt)))
-                .with_span(node.inputs[0].span, ""));
+            return Err(Diagnostic::error(format!(
+                "`{}` input is {}, expected [N, T, C, H, W]",
+                op_name(node),
+                onnx_dims(&xt)
+            ))
+            .with_span(node.inputs[0].span, ""));
         }
         let Some((k, span)) = self.ints_attr(node, "kernel_shape", scope)? else {
             return Err(missing_attr(node, "kernel_shape"));
@@ -755,16 +795,23 @@ impl<'a, 's> Lower<'a, 's> {
         if let Some(i) = infer {
             let known: i64 = out.iter().product();
             if known <= 0 || total as i64 % known != 0 {
-                return Err(Diagnostic::error(format!("`Reshape` cannot infer the -1 in {target:?} for {}", onnx_dims(&xt)))
-                    .with_span(init.data_span, ""));
+                return Err(Diagnostic::error(format!(
+                    "`Reshape` cannot infer the -1 in {target:?} for {}",
+                    onnx_dims(&xt)
+                ))
+                .with_span(init.data_span, ""));
             }
             out[i] = total as i64 / known;
         }
-        let keeps_nt = out.len() >= 3 && out[0] == 1 && out[1] == xt.shape[0] as i64 || out.len() >= 3 && target[0] == 0 && out[1] == xt.shape[0] as i64;
+        let keeps_nt = out.len() >= 3 && out[0] == 1 && out[1] == xt.shape[0] as i64
+            || out.len() >= 3 && target[0] == 0 && out[1] == xt.shape[0] as i64;
         if !keeps_nt || out.iter().product::<i64>() != total as i64 {
-            return Err(Diagnostic::error(format!("`Reshape` to {target:?} does not keep [N, T] of {}", onnx_dims(&xt)))
-                .with_span(init.data_span, "target shape")
-                .with_help("start the target with 0, 0 (copy N and T), e.g. [0, 0, -1]"));
+            return Err(Diagnostic::error(format!(
+                "`Reshape` to {target:?} does not keep [N, T] of {}",
+                onnx_dims(&xt)
+            ))
+            .with_span(init.data_span, "target shape")
+            .with_help("start the target with 0, 0 (copy N and T), e.g. [0, 0, -1]"));
         }
         let shape: Vec<usize> = out[1..].iter().map(|&d| d as usize).collect();
         let ty = TensorType::new(shape, xt.elem);
@@ -772,11 +819,20 @@ impl<'a, 's> Lower<'a, 's> {
         Ok(self.m.result(op))
     }
 
-    fn inline(&mut self, node: &'a Node, f: &'a Function, outer: &Scope<'a>, renames: &mut HashMap<String, String>) -> DResult<()> {
+    fn inline(
+        &mut self,
+        node: &'a Node,
+        f: &'a Function,
+        outer: &Scope<'a>,
+        renames: &mut HashMap<String, String>,
+    ) -> DResult<()> {
         self.depth += 1;
         if self.depth > 32 {
-            return Err(Diagnostic::error(format!("function `{}` calls itself (or nests more than 32 deep)", f.name.text))
-                .with_span(node.op.span, ""));
+            return Err(Diagnostic::error(format!(
+                "function `{}` calls itself (or nests more than 32 deep)",
+                f.name.text
+            ))
+            .with_span(node.op.span, ""));
         }
         if node.inputs.len() > f.inputs.len() || node.outputs.len() > f.outputs.len() {
             return Err(Diagnostic::error(format!(
@@ -808,12 +864,16 @@ impl<'a, 's> Lower<'a, 's> {
         }
         for a in &node.attributes {
             if !f.attributes.iter().any(|fa| fa.name().text == a.name.text) {
-                return Err(Diagnostic::error(format!("function `{}` has no attribute `{}`", f.name.text, a.name.text))
-                    .with_span(a.name.span, ""));
+                return Err(Diagnostic::error(format!(
+                    "function `{}` has no attribute `{}`",
+                    f.name.text, a.name.text
+                ))
+                .with_span(a.name.span, ""));
             }
         }
         // Fresh names for the body's values: formal → actual for inputs/outputs, prefixed otherwise.
-        let prefix = format!("{}/{}#{}", f.name.text, node.outputs.first().map_or("", |o| o.text.as_str()), node.span.start);
+        let prefix =
+            format!("{}/{}#{}", f.name.text, node.outputs.first().map_or("", |o| o.text.as_str()), node.span.start);
         let mut inner: HashMap<String, String> = HashMap::new();
         for (formal, actual) in f.inputs.iter().zip(&node.inputs) {
             let actual = renames.get(&actual.text).cloned().unwrap_or_else(|| actual.text.clone());
@@ -875,8 +935,7 @@ fn unsupported_attr(node: &Node, name: &str, why: &str) -> Diagnostic {
 }
 
 fn type_error(node: &Node, msg: String) -> Diagnostic {
-    Diagnostic::error(format!("`{}`: {msg}", op_name(node)))
-        .with_span(node.span, "shape inference failed here")
+    Diagnostic::error(format!("`{}`: {msg}", op_name(node))).with_span(node.span, "shape inference failed here")
 }
 
 fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {

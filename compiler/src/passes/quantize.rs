@@ -128,7 +128,9 @@ pub fn quantize(m: &mut Module) -> DResult<QuantReport> {
                 if elems.contains(&ElemType::F32) {
                     return Err(Diagnostic::error("cannot quantise an addition of float values")
                         .with_loc(&m.op(op).loc, "this snn.add")
-                        .with_help("additions are quantised when they add currents of synaptic layers, spikes or constants"));
+                        .with_help(
+                            "additions are quantised when they add currents of synaptic layers, spikes or constants",
+                        ));
                 }
                 let ty = m.ty(r).with_elem(ElemType::I32);
                 m.set_ty(r, ty);
@@ -148,7 +150,8 @@ pub fn quantize(m: &mut Module) -> DResult<QuantReport> {
                     .with_loc(&m.op(op).loc, "this neuron"));
                 }
                 let is_if = matches!(m.op(op).kind, OpKind::Snn(SnnOp::If(_)));
-                let (leak, shift) = if is_if { (1, 0) } else { ((beta * (1u32 << LEAK_SHIFT) as f32).round() as i32, LEAK_SHIFT) };
+                let (leak, shift) =
+                    if is_if { (1, 0) } else { ((beta * (1u32 << LEAK_SHIFT) as f32).round() as i32, LEAK_SHIFT) };
                 n.params = NeuronParams::Fixed { leak, shift, threshold: thr as i32 };
                 m.op_mut(op).kind = OpKind::Snn(if is_if { SnnOp::If(n) } else { SnnOp::Lif(n) });
             }
