@@ -933,6 +933,13 @@ fn error_unknown_type_names() {
         Some("did you mean `int64`?"),
     );
     check_error(
+        "g (int[3] x) => (float y) { y = F(x) }",
+        "unknown type `int`",
+        "m.onnx:1:4",
+        Some("did you mean `int64`?"),
+    );
+    check_error("g (float32 x) => (float y) { y = F(x) }", "unknown type `float32`", "m.onnx:1:4", Some("`float`"));
+    check_error(
         "g (float x) => (float y) { y = Op<t: int64 = 3>(x) }",
         "unknown attribute type `int64`",
         "m.onnx:1:38",

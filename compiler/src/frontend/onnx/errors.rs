@@ -63,6 +63,30 @@ fn prim_names() -> Vec<&'static str> {
     PrimType::ALL.iter().map(|p| p.name()).collect()
 }
 
+/// The ONNX element type a misspelt or foreign type name most likely means.
+fn suggest_type(word: &str) -> Option<&'static str> {
+    const ALIASES: &[(&str, &str)] = &[
+        ("int", "int64"),
+        ("long", "int64"),
+        ("i64", "int64"),
+        ("i32", "int32"),
+        ("float32", "float"),
+        ("f32", "float"),
+        ("float64", "double"),
+        ("f64", "double"),
+        ("half", "float16"),
+        ("fp16", "float16"),
+        ("bf16", "bfloat16"),
+        ("boolean", "bool"),
+        ("str", "string"),
+        ("byte", "uint8"),
+    ];
+    if let Some((_, t)) = ALIASES.iter().find(|(a, _)| a.eq_ignore_ascii_case(word)) {
+        return Some(t);
+    }
+    nearest(word, &prim_names())
+}
+
 /// A readable name for a terminal of the grammar, as lalrpop spells it in expected lists.
 fn terminal_name(t: &str) -> Option<&'static str> {
     Some(match t {
@@ -395,7 +419,7 @@ fn unrecognized(file: FileId, text: &str, tokens: &Tokens<'_>, l: usize, expecte
         let used_as_type = matches!(found_tok, Some(Tok::LBracket | Tok::Ident(_) | Tok::Str(_)));
         if used_as_type
             && (has(expected, "\",\"") || has(expected, "\")\"") || has(expected, "\">\""))
-            && let Some(n) = nearest(word, &names)
+            && let Some(n) = suggest_type(word)
         {
             return Diagnostic::error(format!("unknown type `{word}`"))
                 .with_span(token_span(file, text, tokens, l - 1), "not an ONNX type")
@@ -426,7 +450,7 @@ fn unrecognized(file: FileId, text: &str, tokens: &Tokens<'_>, l: usize, expecte
         && !has(expected, "ident")
     {
         let d = Diagnostic::error(format!("unknown type `{word}`")).with_span(span, "not an ONNX type");
-        return match nearest(word, &names) {
+        return match suggest_type(word) {
             Some(n) => d.with_help(format!("did you mean `{n}`?")),
             None => d.with_help(format!("ONNX element types are {}", list_names(&names))),
         };
