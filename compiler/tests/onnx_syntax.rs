@@ -846,9 +846,12 @@ fn nesting_below_the_limit() {
         depth += 1;
     }
     assert_eq!(depth, 60);
-    // 30 nested graph attributes (each costs two bracket levels).
+    // Right at the limit: 127 nested sequence types inside the input list's `(`.
+    let ty = format!("{}float{}", "seq(".repeat(127), ")".repeat(127));
+    parse(&format!("g ({ty} x) => (float y) {{ y = F(x) }}"));
+    // 63 nested graph attributes (each costs two bracket levels: 1 + 2 * 63 = 127).
     let mut body = "r = Identity(x)".to_string();
-    for _ in 0..30 {
+    for _ in 0..63 {
         body = format!(
             "r = If(c) <then_branch = t () => (float r) {{ {body} }}, else_branch = e () => (float r) {{ r = Identity(x) }}>"
         );
@@ -861,7 +864,7 @@ fn nesting_below_the_limit() {
         g = inner.value.as_graph().unwrap();
         depth += 1;
     }
-    assert_eq!(depth, 30);
+    assert_eq!(depth, 63);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -929,6 +932,13 @@ fn error_unknown_type_names() {
         "m.onnx:1:8",
         Some("did you mean `int64`?"),
     );
+    check_error(
+        "g (int[3] x) => (float y) { y = F(x) }",
+        "unknown type `int`",
+        "m.onnx:1:4",
+        Some("did you mean `int64`?"),
+    );
+    check_error("g (float32 x) => (float y) { y = F(x) }", "unknown type `float32`", "m.onnx:1:4", Some("`float`"));
     check_error(
         "g (float x) => (float y) { y = Op<t: int64 = 3>(x) }",
         "unknown attribute type `int64`",
@@ -1201,6 +1211,77 @@ fn error_misc_syntax() {
         "m.onnx:1:10",
         Some("`?`"),
     );
+}
+
+#[test]
+fn error_stray_and_trailing_punctuation() {
+    // A complete model followed by a stray closing bracket.
+    check_error(
+        "g (float x) => (float y) { y = F(x) } }",
+        "unbalanced brackets: `}` closes nothing",
+        "m.onnx:1:39",
+        Some("remove it"),
+    );
+    check_error(
+        "g (float x, ) => (float y) { y = F(x) }",
+        "expected a name or a string, found `)`",
+        "m.onnx:1:13",
+        Some("remove the trailing `,`"),
+    );
+    check_error(
+        "g (float x) => (float y) {\n  y = Relu(x),\n}",
+        "expected `=`, `,`, a name or a string, found `}`",
+        "m.onnx:3:1",
+        Some("nodes are not separated by `,`"),
+    );
+    check_error(
+        "g (float x) => (float y) { y = Op<>(x) }",
+        "expected a name in the attribute list, found `>`",
+        "m.onnx:1:35",
+        Some("remove the empty `<>`"),
+    );
+    check_error(
+        "g (float x) => float y { y = F(x) }",
+        "expected `(` after `=>`, found type `float`",
+        "m.onnx:1:16",
+        Some("in parentheses"),
+    );
+    check_error(
+        "g (x: float) => (float y) { y = F(x) }",
+        "expected `=`, `)` or `,`, found `:`",
+        "m.onnx:1:5",
+        Some("before the name"),
+    );
+    check_error(
+        "<opset_import: [\"\" 17]>\ng (float x) => (float y) { y = F(x) }",
+        "expected `]`, `,` or `:`, found integer `17`",
+        "m.onnx:1:20",
+        Some("`\"key\" : value`"),
+    );
+    check_error(
+        "g (float x) => (float y) { y = If(x) <then_branch = () => (float r) { r = F() }> }",
+        "expected an attribute value, found `(`",
+        "m.onnx:1:53",
+        Some("starts with its name"),
+    );
+    check_error(
+        "g (map(seq(float), float) x) => (float y) { y = F(x) }",
+        "the key type of a map must be a primitive type, found `seq`",
+        "m.onnx:1:8",
+        Some("`map(int64, float[N])`"),
+    );
+    check_error(
+        "g (tensor(float) x) => (float y) { y = F(x) }",
+        "unknown type `tensor`",
+        "m.onnx:1:4",
+        Some("`float[N, 8]`"),
+    );
+}
+
+#[test]
+fn byte_order_mark_and_crlf() {
+    let (sm, m) = parse("\u{FEFF}g (float x) => (float y)\r\n{\r\n  y = Relu(x)\r\n}\r\n");
+    assert_eq!(sm.describe(m.graph.nodes[0].op.span), "m.onnx:3:7");
 }
 
 #[test]

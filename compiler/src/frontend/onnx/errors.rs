@@ -9,7 +9,7 @@ use lalrpop_util::ParseError;
 use phi_dialect::diag::{Diagnostic, FileId, Span};
 
 use super::ast::{AttrType, PrimType};
-use super::lexer::{BracketIssue, BracketKind, MAX_DEPTH, Tok, Tokens, closer_of};
+use super::lexer::{BracketIssue, BracketKind, MAX_DEPTH, Tok, Tokens, closer_of, shorten};
 use super::parse::PError;
 
 /// Edit distance between two short strings (bounded work: names are cut to 64 characters).
@@ -61,6 +61,30 @@ fn join_or(items: &[String]) -> String {
 
 fn prim_names() -> Vec<&'static str> {
     PrimType::ALL.iter().map(|p| p.name()).collect()
+}
+
+/// The ONNX element type a misspelt or foreign type name most likely means.
+fn suggest_type(word: &str) -> Option<&'static str> {
+    const ALIASES: &[(&str, &str)] = &[
+        ("int", "int64"),
+        ("long", "int64"),
+        ("i64", "int64"),
+        ("i32", "int32"),
+        ("float32", "float"),
+        ("f32", "float"),
+        ("float64", "double"),
+        ("f64", "double"),
+        ("half", "float16"),
+        ("fp16", "float16"),
+        ("bf16", "bfloat16"),
+        ("boolean", "bool"),
+        ("str", "string"),
+        ("byte", "uint8"),
+    ];
+    if let Some((_, t)) = ALIASES.iter().find(|(a, _)| a.eq_ignore_ascii_case(word)) {
+        return Some(t);
+    }
+    nearest(word, &prim_names())
 }
 
 /// A readable name for a terminal of the grammar, as lalrpop spells it in expected lists.
@@ -184,6 +208,12 @@ fn context(tokens: &Tokens<'_>, at: usize, expected: &[String]) -> Option<String
     if only(&["\"=\"", "\",\""]) {
         return Some(" after the node outputs".into());
     }
+    if prev == Some(&Tok::Arrow) {
+        return Some(" after `=>`".into());
+    }
+    if p.depth == 0 && p.in_functions && prev == Some(&Tok::Gt) {
+        return Some(" after the function header".into());
+    }
     if has(expected, "\"}\"") && has(expected, "\"[\"") && has(expected, "\"=\"") {
         return Some(" at the start of a node".into());
     }
@@ -237,7 +267,7 @@ fn token_span(file: FileId, text: &str, tokens: &Tokens<'_>, i: usize) -> Span {
     }
 }
 
-fn bracket_diagnostic(file: FileId, text: &str, tokens: &Tokens<'_>, issue: &BracketIssue) -> Diagnostic {
+pub(crate) fn bracket_diagnostic(file: FileId, text: &str, tokens: &Tokens<'_>, issue: &BracketIssue) -> Diagnostic {
     let span = token_span(file, text, tokens, issue.index);
     match &issue.kind {
         BracketKind::TooDeep => Diagnostic::error(format!("brackets are nested more than {MAX_DEPTH} levels deep"))
@@ -268,8 +298,12 @@ fn bracket_diagnostic(file: FileId, text: &str, tokens: &Tokens<'_>, issue: &Bra
 fn found_desc(text: &str, tokens: &Tokens<'_>, at: usize) -> String {
     match tokens.tokens.get(at) {
         None => "the end of the file".into(),
-        Some(t) if matches!(t.tok, Tok::Int(_)) => format!("integer `{}`", text.get(t.range.clone()).unwrap_or("")),
-        Some(t) if matches!(t.tok, Tok::Float(_)) => format!("number `{}`", text.get(t.range.clone()).unwrap_or("")),
+        Some(t) if matches!(t.tok, Tok::Int(_)) => {
+            format!("integer `{}`", shorten(text.get(t.range.clone()).unwrap_or("")))
+        }
+        Some(t) if matches!(t.tok, Tok::Float(_)) => {
+            format!("number `{}`", shorten(text.get(t.range.clone()).unwrap_or("")))
+        }
         Some(t) => t.tok.to_string(),
     }
 }
@@ -332,6 +366,33 @@ fn help_for(tokens: &Tokens<'_>, at: usize, expected: &[String]) -> Option<Strin
         }
         return Some("external data is a list of `\"key\": \"value\"` string pairs".into());
     }
+    // A trailing comma.
+    if prev == Some(&Tok::Comma) && matches!(found, Some(Tok::RParen | Tok::RBracket | Tok::Gt | Tok::RBrace)) {
+        if found == Some(&Tok::RBrace) && has(expected, "\"=\"") {
+            return Some("nodes are not separated by `,`; put each node on its own line".into());
+        }
+        return Some("remove the trailing `,`".into());
+    }
+    // An empty attribute list.
+    if prev == Some(&Tok::Lt) && found == Some(&Tok::Gt) {
+        return Some("an attribute list holds at least one attribute; remove the empty `<>`".into());
+    }
+    // Outputs without parentheses.
+    if prev == Some(&Tok::Arrow) && only(&["\"(\""]) {
+        return Some("the outputs are written in parentheses: `=> (float[N] y)`".into());
+    }
+    // `x: float` for `float x`.
+    if found == Some(&Tok::Colon) && has(expected, "\")\"") && has(expected, "\",\"") && name_like(prev) {
+        return Some("a type is written before the name: `float[N] x`".into());
+    }
+    // A graph value without a name.
+    if has(expected, "\"@\"") && found == Some(&Tok::LParen) {
+        return Some("a graph value starts with its name: `then_branch = g () => (float y) { ... }`".into());
+    }
+    // `["" 17]` for `["" : 17]` in a header list.
+    if has(expected, "\":\"") && has(expected, "\"]\"") && p.depth == 2 {
+        return Some("the entries of this list are written `\"key\" : value`".into());
+    }
     // A missing comma between list items.
     if has(expected, "\",\"")
         && matches!(
@@ -358,11 +419,29 @@ fn unrecognized(file: FileId, text: &str, tokens: &Tokens<'_>, l: usize, expecte
         let used_as_type = matches!(found_tok, Some(Tok::LBracket | Tok::Ident(_) | Tok::Str(_)));
         if used_as_type
             && (has(expected, "\",\"") || has(expected, "\")\"") || has(expected, "\">\""))
-            && let Some(n) = nearest(word, &names)
+            && let Some(n) = suggest_type(word)
         {
             return Diagnostic::error(format!("unknown type `{word}`"))
                 .with_span(token_span(file, text, tokens, l - 1), "not an ONNX type")
                 .with_help(format!("did you mean `{n}`?"));
+        }
+    }
+    // An unknown type constructor: `tensor(float) x`, `sequence(float) x`.
+    if let Some(Tok::Ident(word)) = prev
+        && found_tok == Some(&Tok::LParen)
+        && has(expected, "\")\"")
+        && has(expected, "\",\"")
+    {
+        const CONSTRUCTORS: &[&str] = &["seq", "map", "optional", "sparse_tensor", "opaque"];
+        let help = match nearest(word, CONSTRUCTORS) {
+            Some(n) => Some(format!("did you mean `{n}`?")),
+            None if *word == "tensor" => Some("tensor types are written with their element type: `float[N, 8]`".into()),
+            None => None,
+        };
+        if let Some(help) = help {
+            return Diagnostic::error(format!("unknown type `{word}`"))
+                .with_span(token_span(file, text, tokens, l - 1), "not an ONNX type")
+                .with_help(help);
         }
     }
     // A name where only a type may stand: `seq(flot)`.
@@ -371,7 +450,7 @@ fn unrecognized(file: FileId, text: &str, tokens: &Tokens<'_>, l: usize, expecte
         && !has(expected, "ident")
     {
         let d = Diagnostic::error(format!("unknown type `{word}`")).with_span(span, "not an ONNX type");
-        return match nearest(word, &names) {
+        return match suggest_type(word) {
             Some(n) => d.with_help(format!("did you mean `{n}`?")),
             None => d.with_help(format!("ONNX element types are {}", list_names(&names))),
         };
@@ -409,10 +488,21 @@ fn unrecognized(file: FileId, text: &str, tokens: &Tokens<'_>, l: usize, expecte
             .with_help("only local functions may follow the main graph: `name (inputs) => (outputs) { nodes }`");
     }
 
+    // A map key that is not a primitive type.
+    if prev == Some(&Tok::LParen) && prev2 == Some(&Tok::Map) {
+        return Diagnostic::error(format!("the key type of a map must be a primitive type, found {found}"))
+            .with_span(span, "not a primitive type")
+            .with_help("map keys are primitive types such as `int64` or `string`: `map(int64, float[N])`");
+    }
+
     let names = expected_names(expected);
     let ctx = context(tokens, l, expected).unwrap_or_default();
-    let what = join_or(&names.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-    let short = if names.len() <= 3 { format!("expected {what}") } else { "unexpected here".to_string() };
+    let mut what = join_or(&names.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    if has(expected, "\"@\"") {
+        what = "an attribute value".into();
+    }
+    let short =
+        if names.len() <= 3 || what.len() < 24 { format!("expected {what}") } else { "unexpected here".to_string() };
     let mut d = Diagnostic::error(format!("expected {what}{ctx}, found {found}")).with_span(span, short);
     if let Some(h) = help_for(tokens, l, expected) {
         d = d.with_help(h);
@@ -421,7 +511,7 @@ fn unrecognized(file: FileId, text: &str, tokens: &Tokens<'_>, l: usize, expecte
 }
 
 /// Translates a parser error into a diagnostic.
-pub(crate) fn translate(file: FileId, text: &str, tokens: &Tokens<'_>, fed: usize, e: PError<'_>) -> Diagnostic {
+pub(crate) fn translate(file: FileId, text: &str, tokens: &Tokens<'_>, e: PError<'_>) -> Diagnostic {
     match e {
         ParseError::User { error } => error.0,
         ParseError::InvalidToken { location } => {
@@ -432,7 +522,6 @@ pub(crate) fn translate(file: FileId, text: &str, tokens: &Tokens<'_>, fed: usiz
             if let Some(issue) = &tokens.bracket_issue {
                 return bracket_diagnostic(file, text, tokens, issue);
             }
-            let _ = fed;
             let names = expected_names(&expected);
             let ctx = context(tokens, location, &expected).unwrap_or_default();
             let span = Span::new(file, text.len()..text.len());

@@ -30,7 +30,7 @@ pub const MAX_DEPTH: usize = 128;
 
 /// Raw tokens, as cut by the `logos` state machine.
 #[derive(Logos, Clone, Copy, Debug, PartialEq, Eq)]
-#[logos(skip r"([ \t\r\n\x0B\x0C]|#[^\n]*)+")]
+#[logos(skip r"([ \t\r\n\x0B\x0C\u{FEFF}]|#[^\n]*)+")]
 enum Raw {
     #[regex(r"[A-Za-z_][A-Za-z0-9_]*")]
     Ident,
@@ -177,7 +177,7 @@ impl fmt::Display for Tok<'_> {
     /// How a token is named in diagnostics ("found ...").
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Tok::Ident(s) => write!(f, "identifier `{s}`"),
+            Tok::Ident(s) => write!(f, "identifier `{}`", shorten(s)),
             Tok::Prim(p) => write!(f, "type `{}`", p.name()),
             Tok::Seq => f.write_str("`seq`"),
             Tok::Map => f.write_str("`map`"),
@@ -411,7 +411,7 @@ fn unescape(body: &str) -> Cow<'_, str> {
 }
 
 /// The first characters of a long slice, for messages.
-fn shorten(s: &str) -> String {
+pub(crate) fn shorten(s: &str) -> String {
     if s.chars().count() <= 32 { s.to_string() } else { format!("{}...", s.chars().take(32).collect::<String>()) }
 }
 
@@ -419,7 +419,8 @@ fn shorten(s: &str) -> String {
 fn unexpected_char(file: FileId, text: &str, at: usize) -> Diagnostic {
     let c = text[at..].chars().next().unwrap_or('\0');
     let span = Span::new(file, at..at + c.len_utf8().max(1));
-    let shown = if c.is_control() { format!("{}", c.escape_unicode()) } else { c.to_string() };
+    let shown =
+        if c.is_ascii_graphic() || c.is_alphabetic() { c.to_string() } else { format!("U+{:04X}", u32::from(c)) };
     let d = Diagnostic::error(format!("unexpected character `{shown}`")).with_span(span, "no ONNX token starts here");
     match c {
         '\'' => d.with_help("strings and quoted names use double quotes: `\"...\"`"),

@@ -293,7 +293,6 @@ impl<'a> Ctx<'a> {
         ty: TensorType,
         name: Option<Name>,
         data: TensorData,
-        dl: usize,
         r: usize,
     ) -> PResult<'a, AttrValue> {
         let what = match &name {
@@ -303,7 +302,6 @@ impl<'a> Ctx<'a> {
         let t = Type { span: ty.span, kind: TypeKind::Tensor(ty) };
         let ty = check_tensor_type(&t, &what)?;
         check_data(&ty, &data, &what)?;
-        let _ = dl;
         let span = t.span.to(self.end(r));
         Ok(AttrValue { kind: AttrValueKind::Tensor(TensorConst { ty, name, data, span }), span })
     }
@@ -728,7 +726,12 @@ fn run(file: FileId, text: &str, goal: Goal) -> Result<Parsed, Diagnostic> {
     };
     let stream = std::iter::once(Ok::<_, Fail>((0, start, 0)))
         .chain(fed.iter().enumerate().map(|(i, t)| Ok((i, t.tok.clone(), i + 1))));
-    StartParser::new().parse(&ctx, stream).map_err(|e| errors::translate(file, text, &lexed, limit, e))
+    let parsed = StartParser::new().parse(&ctx, stream).map_err(|e| errors::translate(file, text, &lexed, e))?;
+    // The tokens before a stray closing bracket can form a whole model.
+    match &lexed.bracket_issue {
+        Some(issue) => Err(errors::bracket_diagnostic(file, text, &lexed, issue)),
+        None => Ok(parsed),
+    }
 }
 
 /// Parses a whole model: optional header, main graph, local functions.
