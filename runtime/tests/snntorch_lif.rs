@@ -10,6 +10,7 @@ fn f(hex: &str) -> f32 {
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)] // t and j index three parallel traces
 fn float_lif_matches_snntorch_bit_for_bit() {
     let text = include_str!("fixtures/snntorch_lif_traces.txt");
     let mut lines = text.lines().filter(|l| !l.starts_with('#'));
