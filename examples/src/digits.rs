@@ -95,10 +95,7 @@ impl std::error::Error for DigitsError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DigitsError + '_ {
-    move |source| DigitsError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| DigitsError::Io { path: path.to_path_buf(), source }
 }
 
 /// The raw images: `pixels[[i, f]] ∈ 0..=16`, `labels[i] ∈ 0..=9`.
@@ -116,10 +113,7 @@ pub fn parse_digits_csv(reader: impl BufRead) -> Result<Digits, DigitsError> {
     let mut labels = Vec::new();
     for (i, line) in reader.lines().enumerate() {
         let line_no = i + 1;
-        let line = line.map_err(|e| DigitsError::Parse {
-            line: line_no,
-            message: e.to_string(),
-        })?;
+        let line = line.map_err(|e| DigitsError::Parse { line: line_no, message: e.to_string() })?;
         let line = line.trim();
         if line.is_empty() {
             continue;
@@ -156,10 +150,8 @@ pub fn parse_digits_csv(reader: impl BufRead) -> Result<Digits, DigitsError> {
         }
     }
     let n = labels.len();
-    let pixels = Array2::from_shape_vec((n, PIXELS), flat).map_err(|e| DigitsError::Parse {
-        line: 0,
-        message: e.to_string(),
-    })?;
+    let pixels = Array2::from_shape_vec((n, PIXELS), flat)
+        .map_err(|e| DigitsError::Parse { line: 0, message: e.to_string() })?;
     Ok(Digits { pixels, labels })
 }
 
@@ -183,11 +175,7 @@ pub struct SplitSizes {
 impl Default for SplitSizes {
     /// 1197 / 200 / 400, which covers the 1797 bundled rows.
     fn default() -> Self {
-        SplitSizes {
-            train: 1197,
-            calib: 200,
-            test: 400,
-        }
+        SplitSizes { train: 1197, calib: 200, test: 400 }
     }
 }
 
@@ -232,11 +220,7 @@ pub fn split_indices(n: usize, sizes: SplitSizes, seed: u64) -> Result<SplitIndi
     }
     let test = perm.split_off(sizes.train + sizes.calib);
     let calib = perm.split_off(sizes.train);
-    Ok(SplitIndices {
-        train: perm,
-        calib,
-        test,
-    })
+    Ok(SplitIndices { train: perm, calib, test })
 }
 
 /// Rate-codes `pixels` (`[N, 64]`, values `0..=16`) into `[N, T, 64]` spikes:
@@ -268,11 +252,7 @@ pub struct PrepareOptions {
 
 impl Default for PrepareOptions {
     fn default() -> Self {
-        PrepareOptions {
-            seed: 0,
-            time_steps: DEFAULT_TIME_STEPS,
-            sizes: SplitSizes::default(),
-        }
+        PrepareOptions { seed: 0, time_steps: DEFAULT_TIME_STEPS, sizes: SplitSizes::default() }
     }
 }
 
@@ -298,26 +278,15 @@ pub fn prepare_digits(digits: &Digits, opts: &PrepareOptions) -> Result<[Split; 
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
         rng.set_stream(stream);
         let spikes = rate_encode(pixels.view(), opts.time_steps, &mut rng);
-        Split {
-            name,
-            rows,
-            spikes,
-            labels,
-        }
+        Split { name, rows, spikes, labels }
     };
-    Ok([
-        make("train", idx.train, 1),
-        make("calib", idx.calib, 2),
-        make("test", idx.test, 3),
-    ])
+    Ok([make("train", idx.train, 1), make("calib", idx.calib, 2), make("test", idx.test, 3)])
 }
 
 /// Encodes an array as `.npy` bytes.
 fn npy_bytes<A: WriteNpyExt>(array: &A) -> Result<Vec<u8>, DigitsError> {
     let mut buf = Vec::new();
-    array
-        .write_npy(&mut buf)
-        .map_err(|e| DigitsError::Npy(e.to_string()))?;
+    array.write_npy(&mut buf).map_err(|e| DigitsError::Npy(e.to_string()))?;
     Ok(buf)
 }
 
@@ -334,14 +303,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), DigitsError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(io_err(path))?;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(io_err(path))?;
     }
-    tmp.persist(path).map_err(|e| DigitsError::Io {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
+    tmp.persist(path).map_err(|e| DigitsError::Io { path: path.to_path_buf(), source: e.error })?;
     Ok(())
 }
 
@@ -399,17 +363,8 @@ mod tests {
     #[test]
     fn splits_are_disjoint_and_cover() {
         let s = split_indices(ROWS, SplitSizes::default(), 0).unwrap();
-        assert_eq!(
-            (s.train.len(), s.calib.len(), s.test.len()),
-            (1197, 200, 400)
-        );
-        let mut all: Vec<usize> = s
-            .train
-            .iter()
-            .chain(&s.calib)
-            .chain(&s.test)
-            .copied()
-            .collect();
+        assert_eq!((s.train.len(), s.calib.len(), s.test.len()), (1197, 200, 400));
+        let mut all: Vec<usize> = s.train.iter().chain(&s.calib).chain(&s.test).copied().collect();
         all.sort_unstable();
         assert_eq!(all, (0..ROWS).collect::<Vec<_>>());
         assert_ne!(s.train[..10], (0..10).collect::<Vec<_>>()[..]);
@@ -432,18 +387,11 @@ mod tests {
         let spikes = rate_encode(pixels.view(), 4, &mut rng);
         let trials = (per * 4) as f64;
         for p in 0..=16usize {
-            let count: u64 = spikes
-                .index_axis(ndarray::Axis(2), p)
-                .iter()
-                .map(|&s| u64::from(s))
-                .sum();
+            let count: u64 = spikes.index_axis(ndarray::Axis(2), p).iter().map(|&s| u64::from(s)).sum();
             let rate = count as f64 / trials;
             let want = p as f64 / 16.0;
             let sigma = (want * (1.0 - want) / trials).sqrt();
-            assert!(
-                (rate - want).abs() <= 5.0 * sigma + 1e-12,
-                "p={p}: rate {rate} want {want}"
-            );
+            assert!((rate - want).abs() <= 5.0 * sigma + 1e-12, "p={p}: rate {rate} want {want}");
             if p == 0 {
                 assert_eq!(count, 0);
             }

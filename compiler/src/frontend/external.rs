@@ -86,8 +86,8 @@ impl Loader {
                     .with_span(init.data_span, "data here")
                     .with_secondary(init.ty.span, "declared type"));
                 }
-                let values = match elem {
-                    PrimType::Float | PrimType::Double => Values::F32(
+                let values = if is_float(elem) {
+                    Values::F32(
                         lits.iter()
                             .map(|l| {
                                 l.as_f64().map(|v| v as f32).ok_or_else(|| {
@@ -95,13 +95,9 @@ impl Loader {
                                 })
                             })
                             .collect::<DResult<_>>()?,
-                    ),
-                    PrimType::Int64
-                    | PrimType::Int32
-                    | PrimType::Int16
-                    | PrimType::Int8
-                    | PrimType::Uint8
-                    | PrimType::Bool => Values::I64(
+                    )
+                } else if is_int(elem) {
+                    Values::I64(
                         lits.iter()
                             .map(|l| match l.kind {
                                 LiteralKind::Int(v) => Ok(v),
@@ -113,8 +109,9 @@ impl Loader {
                                 .with_span(l.span, "not an integer")),
                             })
                             .collect::<DResult<_>>()?,
-                    ),
-                    other => return Err(unsupported_dtype(init, other)),
+                    )
+                } else {
+                    return Err(unsupported_dtype(init, elem));
                 };
                 Ok(Loaded { shape, values })
             }
@@ -244,20 +241,32 @@ fn from_raw(bytes: &[u8], init: &Initializer, numel: usize, span: Span) -> DResu
         Diagnostic::error(format!("external data range {offset}+{length:?} is outside the {}-byte file", bytes.len()))
             .with_span(span, "")
     })?;
-    let width = match init.ty.elem {
-        PrimType::Float => 4,
-        PrimType::Int64 => 8,
-        other => return Err(unsupported_dtype(init, other)),
+    let float = init.ty.elem == PrimType::Float;
+    let width = if float {
+        4
+    } else if init.ty.elem == PrimType::Int64 {
+        8
+    } else {
+        return Err(unsupported_dtype(init, init.ty.elem));
     };
     if slice.len() != numel * width {
         return Err(mismatch(init, span, format!("{} raw bytes, expected {}", slice.len(), numel * width)));
     }
-    Ok(match init.ty.elem {
-        PrimType::Float => {
-            Values::F32(slice.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
-        }
-        _ => Values::I64(slice.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()),
+    Ok(if float {
+        Values::F32(slice.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    } else {
+        Values::I64(slice.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
     })
+}
+
+/// Element types loaded as f32.
+pub fn is_float(t: PrimType) -> bool {
+    matches!(t, PrimType::Float | PrimType::Double)
+}
+
+/// Element types loaded as (widened) integers.
+pub fn is_int(t: PrimType) -> bool {
+    matches!(t, PrimType::Int64 | PrimType::Int32 | PrimType::Int16 | PrimType::Int8 | PrimType::Uint8 | PrimType::Bool)
 }
 
 /// The directory a model path's relative locations resolve against.

@@ -134,19 +134,19 @@ impl<'a, 's> Lower<'a, 's> {
                 Diagnostic::error(format!("graph input `{}` must be a tensor", name.text)).with_span(ty.span, "")
             );
         };
-        let elem = match t.elem {
-            PrimType::Bool | PrimType::Uint8 => ElemType::I1,
-            PrimType::Float => ElemType::F32,
-            PrimType::Int8 | PrimType::Int16 | PrimType::Int32 | PrimType::Int64 | PrimType::Uint16 => ElemType::I32,
-            other => {
-                return Err(Diagnostic::error(format!(
-                    "graph input `{}` has element type `{}`",
-                    name.text,
-                    other.name()
-                ))
+        let elem = if matches!(t.elem, PrimType::Bool | PrimType::Uint8) {
+            ElemType::I1
+        } else if t.elem == PrimType::Float {
+            ElemType::F32
+        } else if matches!(
+            t.elem,
+            PrimType::Int8 | PrimType::Int16 | PrimType::Int32 | PrimType::Int64 | PrimType::Uint16
+        ) {
+            ElemType::I32
+        } else {
+            return Err(Diagnostic::error(format!("graph input `{}` has element type `{}`", name.text, t.elem.name()))
                 .with_span(t.elem_span, "unsupported element type")
                 .with_help("inputs are spikes (`bool`/`uint8`), currents (`float`) or counts (`int32`)"));
-            }
         };
         let Some(dims) = t.dims.as_ref().filter(|d| d.len() >= 3) else {
             return Err(Diagnostic::error(format!("graph input `{}` must be [N, T, features...]", name.text))
@@ -319,10 +319,14 @@ impl<'a, 's> Lower<'a, 's> {
             WeightMode::ShapesOnly => {
                 let shape: Vec<usize> = init.shape().iter().map(|&d| d.max(0) as usize).collect();
                 let n = shape.iter().product();
-                let values = match init.ty.elem {
-                    PrimType::Float | PrimType::Double => Values::F32(vec![0.0; n]),
-                    _ if matches!(init.data, super::onnx::ast::TensorData::Inline(_)) => return self.loader.load(init),
-                    _ => Values::I64(vec![0; n]),
+                // Inline data costs no file access: load it (shapes for Reshape need it).
+                if matches!(init.data, super::onnx::ast::TensorData::Inline(_)) {
+                    return self.loader.load(init);
+                }
+                let values = if super::external::is_float(init.ty.elem) {
+                    Values::F32(vec![0.0; n])
+                } else {
+                    Values::I64(vec![0; n])
                 };
                 Ok(Loaded { shape, values })
             }
@@ -484,10 +488,10 @@ impl<'a, 's> Lower<'a, 's> {
                 if self.int_attr(node, "ceil_mode", 0, scope)? != 0 {
                     return Err(unsupported_attr(node, "ceil_mode", "only ceil_mode = 0 is supported"));
                 }
-                if let Some((d, _)) = self.ints_attr(node, "dilations", scope)? {
-                    if d.iter().any(|&x| x != 1) {
-                        return Err(unsupported_attr(node, "dilations", "pooling dilations must be 1"));
-                    }
+                if let Some((d, _)) = self.ints_attr(node, "dilations", scope)?
+                    && d.iter().any(|&x| x != 1)
+                {
+                    return Err(unsupported_attr(node, "dilations", "pooling dilations must be 1"));
                 }
                 let cip = self.int_attr(node, "count_include_pad", 0, scope)? != 0;
                 self.emit(node, SnnOp::AvgPool { pool, count_include_pad: cip }, vec![x])?
@@ -646,14 +650,14 @@ impl<'a, 's> Lower<'a, 's> {
             return Err(Diagnostic::error(format!("`Conv` weight `{}` must be [O, C/group, kh, kw]", init.name.text))
                 .with_span(init.ty.span, ""));
         }
-        if let Some((ks, span)) = self.ints_attr(node, "kernel_shape", scope)? {
-            if ks.iter().map(|&k| k as usize).ne(wshape[2..].iter().copied()) {
-                return Err(Diagnostic::error(format!(
-                    "kernel_shape {ks:?} does not match the weight's {:?}",
-                    &wshape[2..]
-                ))
-                .with_span(span, ""));
-            }
+        if let Some((ks, span)) = self.ints_attr(node, "kernel_shape", scope)?
+            && ks.iter().map(|&k| k as usize).ne(wshape[2..].iter().copied())
+        {
+            return Err(Diagnostic::error(format!(
+                "kernel_shape {ks:?} does not match the weight's {:?}",
+                &wshape[2..]
+            ))
+            .with_span(span, ""));
         }
         let strides = self.pair(node, "strides", scope)?;
         let dilations = self.pair(node, "dilations", scope)?;
@@ -854,7 +858,13 @@ impl<'a, 's> Lower<'a, 's> {
             let value: Option<&'a AttrValue> = match given {
                 Some(a) => match &a.value.kind {
                     AttrValueKind::Ref(r) => outer.get(&r.text).copied(),
-                    _ => Some(&a.value),
+                    AttrValueKind::Int(_)
+                    | AttrValueKind::Float(_)
+                    | AttrValueKind::Str(_)
+                    | AttrValueKind::Tensor(_)
+                    | AttrValueKind::Type(_)
+                    | AttrValueKind::Graph(_)
+                    | AttrValueKind::List(_) => Some(&a.value),
                 },
                 None => fa.default().map(|d| &d.value),
             };
@@ -967,11 +977,11 @@ fn topo_order(nodes: &[Node], defined: &[String]) -> DResult<Vec<usize>> {
             if defined.contains(&inp.text) {
                 continue;
             }
-            if let Some(&p) = producer.get(inp.text.as_str()) {
-                if p != i {
-                    indeg[i] += 1;
-                    users[p].push(i);
-                }
+            if let Some(&p) = producer.get(inp.text.as_str())
+                && p != i
+            {
+                indeg[i] += 1;
+                users[p].push(i);
             }
         }
     }

@@ -223,8 +223,10 @@ fn quantize_weight_i32(m: &mut Module, w: WeightId, s: f32, loc: phi_dialect::Lo
 
 fn reject_float_inputs(m: &Module) -> DResult<()> {
     for &op in m.body() {
-        if let OpKind::Snn(SnnOp::Input(p)) = &m.op(op).kind {
-            if m.ty(m.result(op)).elem == ElemType::F32 {
+        if let OpKind::Snn(SnnOp::Input(p)) = &m.op(op).kind
+            && m.ty(m.result(op)).elem == ElemType::F32
+        {
+            {
                 return Err(Diagnostic::error(format!(
                     "input `{}` is f32 (direct encoding); the integer model takes spikes or integer counts",
                     p.name

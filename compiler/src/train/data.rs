@@ -22,25 +22,20 @@ impl Dataset {
     pub fn new(x: Array3<u8>, y: Vec<u8>) -> Result<Self, TrainError> {
         let n = x.shape()[0];
         if n != y.len() {
-            return Err(TrainError::InvalidData(format!(
-                "{n} samples but {} labels",
-                y.len()
-            )));
+            return Err(TrainError::InvalidData(format!("{n} samples but {} labels", y.len())));
         }
         if let Some(v) = x.iter().find(|&&v| v > 1) {
-            return Err(TrainError::InvalidData(format!(
-                "spike values must be 0 or 1, found {v}"
-            )));
+            return Err(TrainError::InvalidData(format!("spike values must be 0 or 1, found {v}")));
         }
         Ok(Dataset { x, y })
     }
 
     /// Loads `x` (`[N, T, F]` uint8) and `y` (`[N]` uint8) from `.npy` files.
     pub fn load_npy(x_path: &Path, y_path: &Path) -> Result<Self, TrainError> {
-        let x: Array3<u8> = ndarray_npy::read_npy(x_path)
-            .map_err(|e| TrainError::Npy(format!("{}: {e}", x_path.display())))?;
-        let y: Array1<u8> = ndarray_npy::read_npy(y_path)
-            .map_err(|e| TrainError::Npy(format!("{}: {e}", y_path.display())))?;
+        let x: Array3<u8> =
+            ndarray_npy::read_npy(x_path).map_err(|e| TrainError::Npy(format!("{}: {e}", x_path.display())))?;
+        let y: Array1<u8> =
+            ndarray_npy::read_npy(y_path).map_err(|e| TrainError::Npy(format!("{}: {e}", y_path.display())))?;
         Dataset::new(x, y.to_vec())
     }
 
@@ -76,13 +71,7 @@ impl Dataset {
 
     /// Checks that the data fits a network with `time_steps` steps, `inputs`
     /// input features and `classes` outputs.
-    pub(crate) fn check(
-        &self,
-        what: &str,
-        time_steps: usize,
-        inputs: usize,
-        classes: usize,
-    ) -> Result<(), TrainError> {
+    pub(crate) fn check(&self, what: &str, time_steps: usize, inputs: usize, classes: usize) -> Result<(), TrainError> {
         if self.is_empty() {
             return Err(TrainError::InvalidData(format!("{what} set is empty")));
         }
@@ -103,11 +92,7 @@ impl Dataset {
 
     /// The samples `indices` as a time-major `f32` tensor `[T, B, F]` plus the
     /// labels as a `u32` tensor `[B]`.
-    pub fn batch(
-        &self,
-        indices: &[usize],
-        device: &Device,
-    ) -> Result<(Tensor, Tensor), TrainError> {
+    pub fn batch(&self, indices: &[usize], device: &Device) -> Result<(Tensor, Tensor), TrainError> {
         let (t_steps, f) = (self.time_steps(), self.features());
         let b = indices.len();
         let mut buf = vec![0f32; t_steps * b * f];

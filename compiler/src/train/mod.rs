@@ -92,12 +92,11 @@ pub use model::{ForwardOptions, ForwardOutput, Model};
 pub use spec::{LayerSpec, NetSpec, Reset};
 pub use surrogate::Surrogate;
 pub use trainer::{
-    EpochReport, EvalReport, LrSchedule, TrainConfig, TrainReport, argmax_lowest, evaluate,
-    evaluate_model, train,
+    EpochReport, EvalReport, LrSchedule, TrainConfig, TrainReport, argmax_lowest, evaluate, evaluate_model, train,
 };
 pub use weights::{
-    WeightTensor, Weights, bias_name, from_safetensors_bytes, init_weights, load_safetensors,
-    save_safetensors, to_safetensors_bytes, weight_name,
+    WeightTensor, Weights, bias_name, from_safetensors_bytes, init_weights, load_safetensors, save_safetensors,
+    to_safetensors_bytes, weight_name,
 };
 
 /// Everything that can go wrong while training.

@@ -29,11 +29,7 @@ pub struct ForwardOptions {
 
 impl Default for ForwardOptions {
     fn default() -> Self {
-        ForwardOptions {
-            surrogate: Surrogate::default(),
-            detach_reset: true,
-            track_grad: false,
-        }
+        ForwardOptions { surrogate: Surrogate::default(), detach_reset: true, track_grad: false }
     }
 }
 
@@ -91,17 +87,9 @@ impl Model {
             } else {
                 None
             };
-            linears.push(LinearParams {
-                name: name.to_string(),
-                weight: var_from(w, &device)?,
-                bias: b,
-            });
+            linears.push(LinearParams { name: name.to_string(), weight: var_from(w, &device)?, bias: b });
         }
-        Ok(Model {
-            spec: spec.clone(),
-            linears,
-            device,
-        })
+        Ok(Model { spec: spec.clone(), linears, device })
     }
 
     /// The network description.
@@ -159,27 +147,18 @@ impl Model {
                 self.spec.time_steps, self.spec.inputs
             )));
         }
-        let param = |v: &Var| -> Tensor {
-            if opts.track_grad {
-                v.as_tensor().clone()
-            } else {
-                v.as_detached_tensor()
-            }
-        };
+        let param =
+            |v: &Var| -> Tensor { if opts.track_grad { v.as_tensor().clone() } else { v.as_detached_tensor() } };
         let mut h = x.to_dtype(DType::F32)?;
         let mut linear_inputs = Vec::new();
         let mut spikes = Vec::new();
         let mut linears = self.linears.iter();
         for layer in &self.spec.layers {
             match layer {
-                LayerSpec::Linear {
-                    in_features,
-                    out_features,
-                    ..
-                } => {
-                    let p = linears.next().ok_or_else(|| {
-                        TrainError::InvalidSpec("Linear layer without parameters".into())
-                    })?;
+                LayerSpec::Linear { in_features, out_features, .. } => {
+                    let p = linears
+                        .next()
+                        .ok_or_else(|| TrainError::InvalidSpec("Linear layer without parameters".into()))?;
                     linear_inputs.push(h.clone());
                     let flat = h.reshape((t_steps * batch, *in_features))?;
                     let mut y = flat.matmul(&param(&p.weight))?;
@@ -188,27 +167,15 @@ impl Model {
                     }
                     h = y.reshape((t_steps, batch, *out_features))?;
                 }
-                LayerSpec::Lif {
-                    beta,
-                    threshold,
-                    reset,
-                } => {
-                    let lif = Lif {
-                        beta: *beta,
-                        threshold: *threshold,
-                        reset: *reset,
-                    };
+                LayerSpec::Lif { beta, threshold, reset } => {
+                    let lif = Lif { beta: *beta, threshold: *threshold, reset: *reset };
                     h = lif.run(&h, opts)?;
                     spikes.push(h.clone());
                 }
             }
         }
         let counts = h.sum(0)?;
-        Ok(ForwardOutput {
-            counts,
-            linear_inputs,
-            spikes,
-        })
+        Ok(ForwardOutput { counts, linear_inputs, spikes })
     }
 }
 
@@ -236,35 +203,19 @@ impl Lif {
     }
 
     /// One step of snnTorch `Leaky(reset_delay=False)`; returns `(spk, v)`.
-    fn step(
-        &self,
-        v_prev: &Tensor,
-        input: &Tensor,
-        opts: &ForwardOptions,
-    ) -> Result<(Tensor, Tensor), TrainError> {
+    fn step(&self, v_prev: &Tensor, input: &Tensor, opts: &ForwardOptions) -> Result<(Tensor, Tensor), TrainError> {
         let thr = f64::from(self.threshold);
         let beta = f64::from(self.beta);
         // reset = (v_prev > threshold), from the detached stored membrane.
         let reset = v_prev.detach().gt(thr)?.to_dtype(DType::F32)?;
         let m = match self.reset {
             // m = (beta*v_prev + I) - reset*threshold
-            Reset::Subtract => v_prev
-                .affine(beta, 0.0)?
-                .add(input)?
-                .sub(&reset.affine(thr, 0.0)?)?,
+            Reset::Subtract => v_prev.affine(beta, 0.0)?.add(input)?.sub(&reset.affine(thr, 0.0)?)?,
             // m = beta*((1-reset)*v_prev) + I
-            Reset::Zero => reset
-                .affine(-1.0, 1.0)?
-                .mul(v_prev)?
-                .affine(beta, 0.0)?
-                .add(input)?,
+            Reset::Zero => reset.affine(-1.0, 1.0)?.mul(v_prev)?.affine(beta, 0.0)?.add(input)?,
         };
         let spk = spike(&m, self.threshold, opts.surrogate)?;
-        let spk_r = if opts.detach_reset {
-            spk.detach()
-        } else {
-            spk.clone()
-        };
+        let spk_r = if opts.detach_reset { spk.detach() } else { spk.clone() };
         let do_reset = spk_r.sub(&reset)?;
         let v = match self.reset {
             // v = m - do_reset*threshold
@@ -287,39 +238,19 @@ mod tests {
             time_steps: 6,
             inputs: 1,
             layers: vec![
-                LayerSpec::Linear {
-                    name: "l".into(),
-                    in_features: 1,
-                    out_features: 1,
-                    bias: false,
-                },
-                LayerSpec::Lif {
-                    beta,
-                    threshold: 1.0,
-                    reset,
-                },
+                LayerSpec::Linear { name: "l".into(), in_features: 1, out_features: 1, bias: false },
+                LayerSpec::Lif { beta, threshold: 1.0, reset },
             ],
         };
         let mut w = Weights::default();
-        w.insert(
-            "l.weight",
-            WeightTensor::new(vec![1, 1], vec![1.0]).unwrap(),
-        );
+        w.insert("l.weight", WeightTensor::new(vec![1, 1], vec![1.0]).unwrap());
         Model::new(&spec, &w).unwrap()
     }
 
     /// Returns the spikes and the membrane after each step.
     fn trace(model: &Model, inputs: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let lif = match model.spec.layers[1] {
-            LayerSpec::Lif {
-                beta,
-                threshold,
-                reset,
-            } => Lif {
-                beta,
-                threshold,
-                reset,
-            },
+            LayerSpec::Lif { beta, threshold, reset } => Lif { beta, threshold, reset },
             LayerSpec::Linear { .. } => unreachable!(),
         };
         let opts = ForwardOptions::default();
@@ -335,11 +266,7 @@ mod tests {
         // The full forward must agree with the step-by-step trace.
         let x = Tensor::from_vec(inputs.to_vec(), (inputs.len(), 1, 1), &Device::Cpu).unwrap();
         let out = model.forward(&x, &opts).unwrap();
-        let fs = out.spikes[0]
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
+        let fs = out.spikes[0].flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert_eq!(fs, spikes);
         (spikes, mems)
     }
@@ -402,11 +329,7 @@ mod tests {
         // Started from zero, a zero-reset membrane never exceeds threshold, so
         // `reset = 1` only arises from an explicit stored membrane. Check the
         // formula directly from v_prev = 2 (snnTorch's do_reset = -1 case).
-        let lif = Lif {
-            beta: 0.5,
-            threshold: 1.0,
-            reset: Reset::Zero,
-        };
+        let lif = Lif { beta: 0.5, threshold: 1.0, reset: Reset::Zero };
         let opts = ForwardOptions::default();
         let v_prev = Tensor::from_vec(vec![2.0f32, 2.0], (1, 2), &Device::Cpu).unwrap();
         let i = Tensor::from_vec(vec![0.75f32, 1.5], (1, 2), &Device::Cpu).unwrap();

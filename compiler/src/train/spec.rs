@@ -72,12 +72,7 @@ impl NetSpec {
         let mut names = BTreeSet::new();
         for (i, layer) in self.layers.iter().enumerate() {
             match layer {
-                LayerSpec::Linear {
-                    name,
-                    in_features,
-                    out_features,
-                    bias: _,
-                } => {
+                LayerSpec::Linear { name, in_features, out_features, bias: _ } => {
                     if name.is_empty() {
                         return err(format!("layer {i}: Linear layer has an empty name"));
                     }
@@ -90,24 +85,16 @@ impl NetSpec {
                         ));
                     }
                     if *out_features == 0 {
-                        return err(format!(
-                            "layer {i} ({name}): out_features must be at least 1"
-                        ));
+                        return err(format!("layer {i} ({name}): out_features must be at least 1"));
                     }
                     width = *out_features;
                 }
-                LayerSpec::Lif {
-                    beta,
-                    threshold,
-                    reset: _,
-                } => {
+                LayerSpec::Lif { beta, threshold, reset: _ } => {
                     if !(beta.is_finite() && (0.0..=1.0).contains(beta)) {
                         return err(format!("layer {i}: LIF beta must be in [0, 1], got {beta}"));
                     }
                     if !(threshold.is_finite() && *threshold > 0.0) {
-                        return err(format!(
-                            "layer {i}: LIF threshold must be finite and > 0, got {threshold}"
-                        ));
+                        return err(format!("layer {i}: LIF threshold must be finite and > 0, got {threshold}"));
                     }
                 }
             }
@@ -135,21 +122,15 @@ impl NetSpec {
 
     /// Number of LIF layers.
     pub fn lif_layers(&self) -> usize {
-        self.layers
-            .iter()
-            .filter(|l| matches!(l, LayerSpec::Lif { .. }))
-            .count()
+        self.layers.iter().filter(|l| matches!(l, LayerSpec::Lif { .. })).count()
     }
 
     /// Iterates over the Linear layers as `(name, in_features, out_features, bias)`.
     pub fn linear_layers(&self) -> impl Iterator<Item = (&str, usize, usize, bool)> {
         self.layers.iter().filter_map(|l| match l {
-            LayerSpec::Linear {
-                name,
-                in_features,
-                out_features,
-                bias,
-            } => Some((name.as_str(), *in_features, *out_features, *bias)),
+            LayerSpec::Linear { name, in_features, out_features, bias } => {
+                Some((name.as_str(), *in_features, *out_features, *bias))
+            }
             LayerSpec::Lif { .. } => None,
         })
     }
@@ -175,18 +156,10 @@ impl NetSpec {
                 out_features: w,
                 bias: true,
             });
-            layers.push(LayerSpec::Lif {
-                beta,
-                threshold,
-                reset,
-            });
+            layers.push(LayerSpec::Lif { beta, threshold, reset });
             width = w;
         }
-        NetSpec {
-            time_steps,
-            inputs,
-            layers,
-        }
+        NetSpec { time_steps, inputs, layers }
     }
 }
 

@@ -108,10 +108,7 @@ fn map_float(
     } else if let Ok(data) = storage.as_slice::<f64>() {
         CpuStorage::F64(map_elements(data, layout, f64_fn))
     } else {
-        return Err(candle_core::Error::Msg(format!(
-            "{name}: only f32 and f64 tensors are supported"
-        ))
-        .bt());
+        return Err(candle_core::Error::Msg(format!("{name}: only f32 and f64 tensors are supported")).bt());
     };
     Ok((out, layout.shape().clone()))
 }
@@ -131,11 +128,7 @@ impl CustomOp1 for Heaviside {
         "phi-heaviside"
     }
 
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let thr32 = self.threshold;
         let thr64 = f64::from(self.threshold);
         map_float(
@@ -147,16 +140,10 @@ impl CustomOp1 for Heaviside {
         )
     }
 
-    fn bwd(
-        &self,
-        arg: &Tensor,
-        _res: &Tensor,
-        grad_res: &Tensor,
-    ) -> candle_core::Result<Option<Tensor>> {
-        let slope = arg.detach().apply_op1_no_bwd(&SurrogateDerivative {
-            threshold: self.threshold,
-            surrogate: self.surrogate,
-        })?;
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let slope = arg
+            .detach()
+            .apply_op1_no_bwd(&SurrogateDerivative { threshold: self.threshold, surrogate: self.surrogate })?;
         Ok(Some(grad_res.mul(&slope)?))
     }
 }
@@ -176,11 +163,7 @@ impl CustomOp1 for SurrogateDerivative {
         "phi-surrogate-derivative"
     }
 
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let thr = self.threshold;
         let sg = self.surrogate;
         map_float(
@@ -195,15 +178,8 @@ impl CustomOp1 for SurrogateDerivative {
 }
 
 /// Applies the spike function to a membrane tensor (`f32` or `f64`, CPU).
-pub fn spike(
-    membrane: &Tensor,
-    threshold: f32,
-    surrogate: Surrogate,
-) -> candle_core::Result<Tensor> {
-    membrane.apply_op1(Heaviside {
-        threshold,
-        surrogate,
-    })
+pub fn spike(membrane: &Tensor, threshold: f32, surrogate: Surrogate) -> candle_core::Result<Tensor> {
+    membrane.apply_op1(Heaviside { threshold, surrogate })
 }
 
 #[cfg(test)]
@@ -214,22 +190,11 @@ mod tests {
     #[test]
     fn forward_is_exact_step() {
         let dev = Device::Cpu;
-        let xs: Vec<f32> = vec![
-            -3.0,
-            0.0,
-            0.999_999_9,
-            1.0,
-            1.000_000_1,
-            2.5,
-            f32::MIN_POSITIVE,
-        ];
+        let xs: Vec<f32> = vec![-3.0, 0.0, 0.999_999_9, 1.0, 1.000_000_1, 2.5, f32::MIN_POSITIVE];
         let t = Tensor::from_vec(xs.clone(), xs.len(), &dev).unwrap();
         let s = spike(&t, 1.0, Surrogate::default()).unwrap();
         let got = s.to_vec1::<f32>().unwrap();
-        let want: Vec<f32> = xs
-            .iter()
-            .map(|&x| if x > 1.0 { 1.0 } else { 0.0 })
-            .collect();
+        let want: Vec<f32> = xs.iter().map(|&x| if x > 1.0 { 1.0 } else { 0.0 }).collect();
         assert_eq!(got, want);
         for v in got {
             assert!(v.to_bits() == 1.0f32.to_bits() || v.to_bits() == 0.0f32.to_bits());
@@ -242,10 +207,7 @@ mod tests {
         let t = Tensor::from_vec(vec![0.0f32, 2.0, 3.0, 0.5, 1.5, 0.0], (2, 3), &dev).unwrap();
         let tt = t.t().unwrap(); // [3, 2], non-contiguous
         let s = spike(&tt, 1.0, Surrogate::default()).unwrap();
-        assert_eq!(
-            s.to_vec2::<f32>().unwrap(),
-            vec![vec![0.0, 0.0], vec![1.0, 1.0], vec![1.0, 0.0]]
-        );
+        assert_eq!(s.to_vec2::<f32>().unwrap(), vec![vec![0.0, 0.0], vec![1.0, 1.0], vec![1.0, 0.0]]);
     }
 
     fn check_gradient(surrogate: Surrogate) {
@@ -264,8 +226,7 @@ mod tests {
             let want = match surrogate {
                 Surrogate::FastSigmoid { slope } => weights[i] / (1.0 + slope * u.abs()).powi(2),
                 Surrogate::Atan { alpha } => {
-                    weights[i] * (alpha / 2.0)
-                        / (1.0 + (std::f32::consts::PI / 2.0 * alpha * u).powi(2))
+                    weights[i] * (alpha / 2.0) / (1.0 + (std::f32::consts::PI / 2.0 * alpha * u).powi(2))
                 }
             };
             assert!(

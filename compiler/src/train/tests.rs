@@ -32,12 +32,7 @@ fn tiny_spec() -> NetSpec {
 }
 
 fn tiny_cfg() -> TrainConfig {
-    TrainConfig {
-        epochs: 8,
-        batch_size: 16,
-        learning_rate: 5e-3,
-        ..TrainConfig::default()
-    }
+    TrainConfig { epochs: 8, batch_size: 16, learning_rate: 5e-3, ..TrainConfig::default() }
 }
 
 #[test]
@@ -48,23 +43,12 @@ fn loss_decreases_on_separable_problem() {
     let init = init_weights(&spec, 0).unwrap();
     let before = evaluate(&spec, &init, &valid).unwrap();
     let mut losses = Vec::new();
-    let (w, report) = train(&spec, init, &data, Some(&valid), &tiny_cfg(), &mut |r| {
-        losses.push(r.train_loss)
-    })
-    .unwrap();
+    let (w, report) = train(&spec, init, &data, Some(&valid), &tiny_cfg(), &mut |r| losses.push(r.train_loss)).unwrap();
     assert_eq!(report.epochs.len(), 8);
     assert_eq!(losses.len(), 8);
-    assert!(
-        losses[7] < losses[0] * 0.8,
-        "loss did not decrease: {losses:?}"
-    );
+    assert!(losses[7] < losses[0] * 0.8, "loss did not decrease: {losses:?}");
     let after = evaluate(&spec, &w, &valid).unwrap();
-    assert!(
-        after.loss < before.loss,
-        "{} !< {}",
-        after.loss,
-        before.loss
-    );
+    assert!(after.loss < before.loss, "{} !< {}", after.loss, before.loss);
     assert!(after.accuracy >= 0.9, "accuracy {}", after.accuracy);
     assert_eq!(after.spike_rates.len(), 2);
     assert_eq!(after.predictions.len(), 64);
@@ -74,15 +58,10 @@ fn loss_decreases_on_separable_problem() {
 fn training_is_deterministic() {
     let spec = tiny_spec();
     let data = separable(64, 6, 3);
-    let cfg = TrainConfig {
-        epochs: 2,
-        ..tiny_cfg()
-    };
+    let cfg = TrainConfig { epochs: 2, ..tiny_cfg() };
     let run = || {
         let init = init_weights(&spec, 5).unwrap();
-        train(&spec, init, &data, None, &cfg, &mut |_| {})
-            .unwrap()
-            .0
+        train(&spec, init, &data, None, &cfg, &mut |_| {}).unwrap().0
     };
     let a = to_safetensors_bytes(&run()).unwrap();
     let b = to_safetensors_bytes(&run()).unwrap();
@@ -112,18 +91,14 @@ fn rejects_mismatched_data() {
 #[ignore = "trains the digits MLP (about 10 s on 2 idle cores)"]
 fn digits_mlp_reaches_90_percent() {
     use phi_examples::digits;
-    let csv = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples/digits_mlp/data/digits.csv.gz");
+    let csv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/digits_mlp/data/digits.csv.gz");
     let raw = digits::read_digits_csv_gz(&csv).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let splits = digits::prepare_digits(&raw, &digits::PrepareOptions::default()).unwrap();
     digits::write_splits(&splits, dir.path()).unwrap();
     let load = |name: &str| {
-        Dataset::load_npy(
-            &dir.path().join(format!("{name}.npy")),
-            &dir.path().join(format!("{name}_labels.npy")),
-        )
-        .unwrap()
+        Dataset::load_npy(&dir.path().join(format!("{name}.npy")), &dir.path().join(format!("{name}_labels.npy")))
+            .unwrap()
     };
     let (train_set, calib, test) = (load("train"), load("calib"), load("test"));
 
@@ -139,11 +114,7 @@ fn digits_mlp_reaches_90_percent() {
             r.train_loss,
             r.train_accuracy,
             r.valid.as_ref().map_or(f64::NAN, |v| v.accuracy),
-            r.valid.as_ref().map(|v| v
-                .spike_rates
-                .iter()
-                .map(|x| (x * 1000.0).round() / 1000.0)
-                .collect::<Vec<_>>()),
+            r.valid.as_ref().map(|v| v.spike_rates.iter().map(|x| (x * 1000.0).round() / 1000.0).collect::<Vec<_>>()),
             r.elapsed
         );
     })
@@ -159,9 +130,7 @@ fn digits_mlp_reaches_90_percent() {
     let hash = to_safetensors_bytes(&w)
         .unwrap()
         .iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     eprintln!("weights fnv1a64 {hash:016x}");
     assert!(eval.accuracy >= 0.9, "test accuracy {}", eval.accuracy);
 }

@@ -91,16 +91,10 @@ impl TrainConfig {
             return err("batch_size must be at least 1".into());
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return err(format!(
-                "learning_rate must be > 0, got {}",
-                self.learning_rate
-            ));
+            return err(format!("learning_rate must be > 0, got {}", self.learning_rate));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return err(format!(
-                "weight_decay must be ≥ 0, got {}",
-                self.weight_decay
-            ));
+            return err(format!("weight_decay must be ≥ 0, got {}", self.weight_decay));
         }
         if !(self.count_scale.is_finite() && self.count_scale > 0.0) {
             return err(format!("count_scale must be > 0, got {}", self.count_scale));
@@ -108,9 +102,7 @@ impl TrainConfig {
         if let LrSchedule::Cosine { min_factor } = self.schedule
             && !(0.0..=1.0).contains(&min_factor)
         {
-            return err(format!(
-                "cosine min_factor must be in [0, 1], got {min_factor}"
-            ));
+            return err(format!("cosine min_factor must be in [0, 1], got {min_factor}"));
         }
         self.surrogate.validate().map_err(TrainError::InvalidConfig)
     }
@@ -128,11 +120,7 @@ impl TrainConfig {
     }
 
     fn forward_options(&self) -> ForwardOptions {
-        ForwardOptions {
-            surrogate: self.surrogate,
-            detach_reset: self.detach_reset,
-            track_grad: true,
-        }
+        ForwardOptions { surrogate: self.surrogate, detach_reset: self.detach_reset, track_grad: true }
     }
 }
 
@@ -194,11 +182,7 @@ pub fn argmax_lowest(values: &[f32]) -> usize {
 
 /// Cross-entropy of `scale · counts` against `labels` (mean over the batch).
 fn count_loss(counts: &Tensor, labels: &Tensor, scale: f32) -> Result<Tensor, TrainError> {
-    let logits = if scale == 1.0 {
-        counts.clone()
-    } else {
-        counts.affine(f64::from(scale), 0.0)?
-    };
+    let logits = if scale == 1.0 { counts.clone() } else { counts.affine(f64::from(scale), 0.0)? };
     Ok(candle_nn::loss::cross_entropy(&logits, labels)?)
 }
 
@@ -212,11 +196,7 @@ const EVAL_BATCH: usize = 256;
 
 /// Evaluates `weights` on `data`: accuracy of the spike-count read-out
 /// (argmax, ties to the lowest class), loss and per-layer spike rates.
-pub fn evaluate(
-    spec: &NetSpec,
-    weights: &Weights,
-    data: &Dataset,
-) -> Result<EvalReport, TrainError> {
+pub fn evaluate(spec: &NetSpec, weights: &Weights, data: &Dataset) -> Result<EvalReport, TrainError> {
     let model = Model::new(spec, weights)?;
     evaluate_model(&model, data)
 }
@@ -225,10 +205,7 @@ pub fn evaluate(
 pub fn evaluate_model(model: &Model, data: &Dataset) -> Result<EvalReport, TrainError> {
     let spec = model.spec();
     data.check("evaluation", spec.time_steps, spec.inputs, spec.outputs())?;
-    let opts = ForwardOptions {
-        track_grad: false,
-        ..ForwardOptions::default()
-    };
+    let opts = ForwardOptions { track_grad: false, ..ForwardOptions::default() };
     let n = data.len();
     let mut spike_sums = vec![0f64; spec.lif_layers()];
     let mut spike_elems = vec![0usize; spec.lif_layers()];
@@ -246,11 +223,7 @@ pub fn evaluate_model(model: &Model, data: &Dataset) -> Result<EvalReport, Train
             spike_elems[i] += s.elem_count();
         }
     }
-    let correct = preds
-        .iter()
-        .zip(data.y())
-        .filter(|&(&p, &y)| p == usize::from(y))
-        .count();
+    let correct = preds.iter().zip(data.y()).filter(|&(&p, &y)| p == usize::from(y)).count();
     Ok(EvalReport {
         samples: n,
         correct,
@@ -322,11 +295,7 @@ pub fn train(
             }
             loss_sum += f64::from(loss_value) * chunk.len() as f64;
             let preds = predictions(&out.counts)?;
-            correct += preds
-                .iter()
-                .zip(chunk)
-                .filter(|&(&p, &i)| p == usize::from(train_set.y()[i]))
-                .count();
+            correct += preds.iter().zip(chunk).filter(|&(&p, &i)| p == usize::from(train_set.y()[i])).count();
             opt.backward_step(&loss)?;
         }
         let valid_report = match valid {
@@ -354,12 +323,5 @@ pub fn train(
         Some((_, epoch, w)) => (w, epoch),
         None => (model.weights()?, cfg.epochs),
     };
-    Ok((
-        weights,
-        TrainReport {
-            epochs: reports,
-            selected_epoch,
-            elapsed: start.elapsed(),
-        },
-    ))
+    Ok((weights, TrainReport { epochs: reports, selected_epoch, elapsed: start.elapsed() }))
 }

@@ -28,10 +28,7 @@ impl WeightTensor {
     pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<Self, TrainError> {
         let n: usize = shape.iter().product();
         if n != data.len() {
-            return Err(TrainError::InvalidWeights(format!(
-                "shape {shape:?} needs {n} values, got {}",
-                data.len()
-            )));
+            return Err(TrainError::InvalidWeights(format!("shape {shape:?} needs {n} values, got {}", data.len())));
         }
         Ok(WeightTensor { shape, data })
     }
@@ -88,9 +85,7 @@ impl Weights {
         for (name, shape) in &expected {
             match self.tensors.get(name) {
                 None => {
-                    return Err(TrainError::InvalidWeights(format!(
-                        "missing parameter {name:?} (shape {shape:?})"
-                    )));
+                    return Err(TrainError::InvalidWeights(format!("missing parameter {name:?} (shape {shape:?})")));
                 }
                 Some(t) if &t.shape != shape => {
                     return Err(TrainError::InvalidWeights(format!(
@@ -114,9 +109,7 @@ impl Weights {
             }
         }
         if let Some(extra) = self.tensors.keys().find(|k| !expected.contains_key(*k)) {
-            return Err(TrainError::InvalidWeights(format!(
-                "unexpected parameter {extra:?} (not in the network)"
-            )));
+            return Err(TrainError::InvalidWeights(format!("unexpected parameter {extra:?} (not in the network)")));
         }
         Ok(())
     }
@@ -140,38 +133,20 @@ pub fn init_weights(spec: &NetSpec, seed: u64) -> Result<Weights, TrainError> {
     let mut weights = Weights::default();
     for (name, k, n, bias) in spec.linear_layers() {
         let bound = 1.0 / (k as f32).sqrt();
-        let mut draw = |count: usize| -> Vec<f32> {
-            (0..count)
-                .map(|_| bound * (2.0 * unit_f32(&mut rng) - 1.0))
-                .collect()
-        };
+        let mut draw =
+            |count: usize| -> Vec<f32> { (0..count).map(|_| bound * (2.0 * unit_f32(&mut rng) - 1.0)).collect() };
         let w = draw(k * n);
-        weights.insert(
-            weight_name(name),
-            WeightTensor {
-                shape: vec![k, n],
-                data: w,
-            },
-        );
+        weights.insert(weight_name(name), WeightTensor { shape: vec![k, n], data: w });
         if bias {
             let b = draw(n);
-            weights.insert(
-                bias_name(name),
-                WeightTensor {
-                    shape: vec![n],
-                    data: b,
-                },
-            );
+            weights.insert(bias_name(name), WeightTensor { shape: vec![n], data: b });
         }
     }
     Ok(weights)
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> TrainError {
-    TrainError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    TrainError::Io { path: path.to_path_buf(), source }
 }
 
 /// Serialises `weights` as little-endian `F32` safetensors bytes.
@@ -197,8 +172,7 @@ pub fn to_safetensors_bytes(weights: &Weights) -> Result<Vec<u8>, TrainError> {
 
 /// Parses safetensors bytes holding `F32` tensors.
 pub fn from_safetensors_bytes(bytes: &[u8]) -> Result<Weights, TrainError> {
-    let st = safetensors::SafeTensors::deserialize(bytes)
-        .map_err(|e| TrainError::Safetensors(e.to_string()))?;
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| TrainError::Safetensors(e.to_string()))?;
     let mut weights = Weights::default();
     for (name, view) in st.tensors() {
         if view.dtype() != Dtype::F32 {
@@ -207,11 +181,7 @@ pub fn from_safetensors_bytes(bytes: &[u8]) -> Result<Weights, TrainError> {
                 view.dtype()
             )));
         }
-        let data = view
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
+        let data = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         weights.insert(name, WeightTensor::new(view.shape().to_vec(), data)?);
     }
     Ok(weights)
@@ -243,9 +213,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainErr
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| io_err(path, e))?;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| io_err(path, e))?;
     }
     tmp.persist(path).map_err(|e| io_err(path, e.error))?;
     Ok(())
@@ -301,10 +269,7 @@ mod tests {
         save_safetensors(&r, &path).unwrap();
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         // Same weights, same bytes.
-        assert_eq!(
-            to_safetensors_bytes(&w).unwrap(),
-            std::fs::read(&path).unwrap()
-        );
+        assert_eq!(to_safetensors_bytes(&w).unwrap(), std::fs::read(&path).unwrap());
     }
 
     #[test]
@@ -317,10 +282,7 @@ mod tests {
         w.tensors.remove("fc2.bias");
         assert!(w.check(&s).is_err());
         let mut w = init_weights(&s, 1).unwrap();
-        w.insert(
-            "fc2.bias",
-            WeightTensor::new(vec![4], vec![0.0; 4]).unwrap(),
-        );
+        w.insert("fc2.bias", WeightTensor::new(vec![4], vec![0.0; 4]).unwrap());
         assert!(w.check(&s).is_err());
         assert!(WeightTensor::new(vec![2, 2], vec![0.0; 3]).is_err());
     }

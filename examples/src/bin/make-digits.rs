@@ -43,11 +43,7 @@ fn main() -> ExitCode {
         let opts = PrepareOptions {
             seed: args.seed,
             time_steps: args.time_steps,
-            sizes: SplitSizes {
-                train: args.train,
-                calib: args.calib,
-                test: args.test,
-            },
+            sizes: SplitSizes { train: args.train, calib: args.calib, test: args.test },
         };
         let splits = digits::prepare_digits(&data, &opts)?;
         digits::write_splits(&splits, &args.out_dir)
