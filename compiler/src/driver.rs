@@ -44,11 +44,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Train a model's weights with surrogate-gradient BPTT (writes a safetensors file).
-    Train(TrainPlaceholder),
+    Train(crate::train::cli::TrainArgs),
 }
-
-#[derive(Debug, Args)]
-struct TrainPlaceholder {}
 
 /// What to print with `--emit`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -109,7 +106,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut sources = SourceMap::new();
     let result = match cli.command {
-        Some(Command::Train(_)) => Err(Failure::Usage("TODO-TRAIN".into())),
+        Some(Command::Train(args)) => crate::train::cli::run(&args, &mut sources),
         None => run_compile(&cli.compile, &mut sources),
     };
     match result {

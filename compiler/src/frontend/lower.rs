@@ -50,6 +50,38 @@ pub enum WeightMode {
 /// Lowers a parsed model. `sources` holds the model text (for locations), `loader` resolves
 /// external data.
 pub fn lower_model(model: &Model, sources: &SourceMap, loader: &mut Loader, mode: WeightMode) -> DResult<Module> {
+    lower_model_traced(model, sources, loader, mode).map(|l| l.module)
+}
+
+/// How a weight of the IR derives from an initializer of the ONNX model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Derivation {
+    /// The initializer's name.
+    pub initializer: String,
+    /// Whether the data was transposed (`Gemm` with `transB = 1`).
+    pub transposed: bool,
+    /// Factor applied to the data (`Gemm`'s `alpha` or `beta`).
+    pub scale: f32,
+    /// Shape in the IR.
+    pub shape: Vec<usize>,
+}
+
+/// A lowered module with the provenance of its weights.
+pub struct Lowered {
+    /// The verified `snn` module.
+    pub module: Module,
+    /// Where each weight comes from.
+    pub provenance: BTreeMap<WeightId, Derivation>,
+}
+
+/// [`lower_model`], also returning where each weight came from (the trainer writes trained
+/// weights back to the initializers' files).
+pub fn lower_model_traced(
+    model: &Model,
+    sources: &SourceMap,
+    loader: &mut Loader,
+    mode: WeightMode,
+) -> DResult<Lowered> {
     let g = &model.graph;
     let mut cx = Lower {
         m: Module::new(if g.name.text.is_empty() { "model".to_string() } else { g.name.text.clone() }),
@@ -59,7 +91,7 @@ pub fn lower_model(model: &Model, sources: &SourceMap, loader: &mut Loader, mode
         model,
         values: HashMap::new(),
         inits: HashMap::new(),
-        weights: HashMap::new(),
+        weights: BTreeMap::new(),
         time: None,
         depth: 0,
     };
@@ -84,7 +116,7 @@ pub fn lower_model(model: &Model, sources: &SourceMap, loader: &mut Loader, mode
         cx.output(index, out)?;
     }
     phi_dialect::verify(&cx.m)?;
-    Ok(cx.m)
+    Ok(Lowered { module: cx.m, provenance: cx.weights })
 }
 
 /// A value of the graph: an activation (IR value) or a constant (initializer).
@@ -102,7 +134,7 @@ struct Lower<'a, 's> {
     model: &'a Model,
     values: HashMap<String, Val<'a>>,
     inits: HashMap<String, &'a Initializer>,
-    weights: HashMap<(String, &'static str), WeightId>,
+    weights: BTreeMap<WeightId, Derivation>,
     time: Option<usize>,
     depth: usize,
 }
@@ -342,15 +374,28 @@ impl<'a, 's> Lower<'a, 's> {
         }
     }
 
-    /// Adds a float weight to the store (once per initializer and role).
-    fn add_weight(&mut self, init: &Initializer, role: &'static str, shape: Vec<usize>, data: Vec<f32>) -> WeightId {
-        let key = (init.name.text.clone(), role);
-        if let Some(&w) = self.weights.get(&key) {
-            return w;
+    /// Adds a float weight derived from an initializer to the store, once per derivation.
+    fn add_weight(
+        &mut self,
+        init: &Initializer,
+        transposed: bool,
+        scale: f32,
+        shape: Vec<usize>,
+        data: Vec<f32>,
+    ) -> WeightId {
+        let d = Derivation { initializer: init.name.text.clone(), transposed, scale, shape: shape.clone() };
+        if let Some((w, _)) = self.weights.iter().find(|(_, e)| **e == d) {
+            return *w;
         }
-        let name = if role.is_empty() { init.name.text.clone() } else { format!("{}.{role}", init.name.text) };
+        let mut name = init.name.text.clone();
+        if transposed {
+            name.push_str(".t");
+        }
+        if scale != 1.0 {
+            name.push_str(".scaled");
+        }
         let w = self.m.weights.add(&name, TensorType::new(shape, ElemType::F32), WeightData::F32(data));
-        self.weights.insert(key, w);
+        self.weights.insert(w, d);
         w
     }
 
@@ -456,7 +501,7 @@ impl<'a, 's> Lower<'a, 's> {
                     return Err(Diagnostic::error(format!("`MatMul` weight `{}` must be 2-D [K, M]", init.name.text))
                         .with_span(init.ty.span, ""));
                 }
-                let w = self.add_weight(init, "", shape, data);
+                let w = self.add_weight(init, false, 1.0, shape, data);
                 self.emit(node, SnnOp::Linear(Linear { weight: w, bias: None }), vec![x])?
             }
             ("" | "ai.onnx", "Add") => self.add(node, renames)?,
@@ -570,8 +615,7 @@ impl<'a, 's> Lower<'a, 's> {
         if alpha != 1.0 {
             data.iter_mut().for_each(|w| *w *= alpha);
         }
-        let role = if trans_b { "t" } else { "" };
-        let w = self.add_weight(init, role, vec![k, n], data);
+        let w = self.add_weight(init, trans_b, alpha, vec![k, n], data);
         let bias = match node.inputs.get(2).filter(|n| !n.text.is_empty()) {
             None => None,
             Some(_) => {
@@ -590,7 +634,7 @@ impl<'a, 's> Lower<'a, 's> {
                 if beta != 1.0 {
                     b.iter_mut().for_each(|x| *x *= beta);
                 }
-                Some(self.add_weight(binit, if beta != 1.0 { "scaled" } else { "" }, vec![n], b))
+                Some(self.add_weight(binit, false, beta, vec![n], b))
             }
         };
         self.emit(node, SnnOp::Linear(Linear { weight: w, bias }), vec![x])
@@ -630,7 +674,7 @@ impl<'a, 's> Lower<'a, 's> {
             .with_span(c.ty.span, "")
             .with_help("the constant's shape must be a suffix of the activation's"));
         };
-        let w = self.add_weight(c, "", shape, data);
+        let w = self.add_weight(c, false, 1.0, shape, data);
         let cst = self.emit(node, SnnOp::Constant { value: w }, vec![])?;
         self.emit(node, SnnOp::Add, vec![x, cst])
     }
@@ -666,13 +710,13 @@ impl<'a, 's> Lower<'a, 's> {
             return Err(unsupported_attr(node, "group", "group must be at least 1"));
         }
         let pads = self.pads(node, &xt, [wshape[2], wshape[3]], strides, dilations, scope)?;
-        let w = self.add_weight(init, "", wshape, wdata);
+        let w = self.add_weight(init, false, 1.0, wshape, wdata);
         let bias = match node.inputs.get(2).filter(|n| !n.text.is_empty()) {
             None => None,
             Some(_) => {
                 let binit = self.initializer(node, 2, "the bias", renames)?;
                 let (bshape, b) = self.float_weight(binit)?;
-                Some(self.add_weight(binit, "", bshape, b))
+                Some(self.add_weight(binit, false, 1.0, bshape, b))
             }
         };
         let c = Conv2d { weight: w, bias, strides, pads, dilations, groups: groups as usize };

@@ -77,6 +77,7 @@
 //! `RAYON_NUM_THREADS=1` (candle reads it for its matmul parallelism) in the
 //! environment of the process.
 
+pub mod cli;
 mod data;
 mod model;
 mod spec;

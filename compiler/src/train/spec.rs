@@ -6,14 +6,8 @@ use std::collections::BTreeSet;
 
 use super::TrainError;
 
-/// How a LIF neuron's membrane is reset after it fires.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Reset {
-    /// Reset by subtraction: the threshold is subtracted from the membrane.
-    Subtract,
-    /// Reset to zero.
-    Zero,
-}
+/// How a LIF neuron's membrane is reset after it fires (the dialect's own enum).
+pub use phi_dialect::ops::snn::Reset;
 
 /// One layer of a feed-forward spiking network.
 #[derive(Clone, Debug, PartialEq)]
