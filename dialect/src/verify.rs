@@ -73,22 +73,7 @@ pub fn verify(m: &Module) -> DResult<()> {
         let res: Vec<_> = data.results.iter().map(|&v| m.ty(v)).collect();
         data.kind.check_types(&ops, &res, &m.weights).map_err(&err)?;
         // 7. time
-        let is_constant = match &data.kind {
-            OpKind::Snn(SnnOp::Constant { .. }) => true,
-            OpKind::Snn(
-                SnnOp::Input(_)
-                | SnnOp::Output(_)
-                | SnnOp::Linear(_)
-                | SnnOp::Conv2d(_)
-                | SnnOp::Lif(_)
-                | SnnOp::If(_)
-                | SnnOp::Flatten
-                | SnnOp::Reshape
-                | SnnOp::SumPool(_)
-                | SnnOp::AvgPool { .. }
-                | SnnOp::Add,
-            ) => false,
-        };
+        let is_constant = matches!(data.kind, OpKind::Snn(SnnOp::Constant { .. }));
         if !is_constant {
             for t in &res {
                 let t0 = t.shape.first().copied().unwrap_or(0);
@@ -107,21 +92,11 @@ pub fn verify(m: &Module) -> DResult<()> {
             }
         }
         // 8. ports (collected)
-        match &data.kind {
-            OpKind::Snn(SnnOp::Input(p)) => inputs.push((p.index, p.name.clone(), op)),
-            OpKind::Snn(SnnOp::Output(p)) => outputs.push((p.index, p.name.clone(), op)),
-            OpKind::Snn(
-                SnnOp::Constant { .. }
-                | SnnOp::Linear(_)
-                | SnnOp::Conv2d(_)
-                | SnnOp::Lif(_)
-                | SnnOp::If(_)
-                | SnnOp::Flatten
-                | SnnOp::Reshape
-                | SnnOp::SumPool(_)
-                | SnnOp::AvgPool { .. }
-                | SnnOp::Add,
-            ) => {}
+        if let OpKind::Snn(SnnOp::Input(p)) = &data.kind {
+            inputs.push((p.index, p.name.clone(), op));
+        }
+        if let OpKind::Snn(SnnOp::Output(p)) = &data.kind {
+            outputs.push((p.index, p.name.clone(), op));
         }
         defined.extend(data.results.iter().copied());
     }

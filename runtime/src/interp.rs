@@ -87,18 +87,7 @@ fn check_inputs(m: &Module, inputs: &[Tensor]) -> DResult<Ports> {
         match &m.op(op).kind {
             OpKind::Snn(SnnOp::Input(p)) => ins.push((p.index, op, m.ty(m.result(op)).clone())),
             OpKind::Snn(SnnOp::Output(_)) => outputs += 1,
-            OpKind::Snn(
-                SnnOp::Constant { .. }
-                | SnnOp::Linear(_)
-                | SnnOp::Conv2d(_)
-                | SnnOp::Lif(_)
-                | SnnOp::If(_)
-                | SnnOp::Flatten
-                | SnnOp::Reshape
-                | SnnOp::SumPool(_)
-                | SnnOp::AvgPool { .. }
-                | SnnOp::Add,
-            ) => {}
+            OpKind::Snn(_) => {}
         }
     }
     ins.sort_by_key(|(i, _, _)| *i);
@@ -292,29 +281,12 @@ fn run_chunk(
                     let x = get(data.operands[0]);
                     Some(Tensor::new(shape(result_ty.expect("one result")), x.data.clone()))
                 }
-                SnnOp::SumPool(Pool { kernel, strides, pads })
-                | SnnOp::AvgPool { pool: Pool { kernel, strides, pads }, .. } => {
-                    let x = get(data.operands[0]);
-                    let out_shape = shape(result_ty.expect("one result"));
-                    let g = geometry(&x.shape, &out_shape, *kernel, *strides, *pads, [1, 1]);
-                    let kind = match op_kind {
-                        SnnOp::AvgPool { count_include_pad, .. } => {
-                            PoolKind::Avg { count_include_pad: *count_include_pad }
-                        }
-                        SnnOp::Input(_)
-                        | SnnOp::Output(_)
-                        | SnnOp::Constant { .. }
-                        | SnnOp::Linear(_)
-                        | SnnOp::Conv2d(_)
-                        | SnnOp::Lif(_)
-                        | SnnOp::If(_)
-                        | SnnOp::Flatten
-                        | SnnOp::Reshape
-                        | SnnOp::SumPool(_)
-                        | SnnOp::Add => PoolKind::Sum,
-                    };
-                    let out = kernels::pool(&x.data, x.shape[0] * x.shape[1], g, kind);
-                    Some(Tensor::new(out_shape, out))
+                SnnOp::SumPool(pool) => {
+                    Some(pool_op(get(data.operands[0]), pool, shape(result_ty.expect("one result")), PoolKind::Sum))
+                }
+                SnnOp::AvgPool { pool, count_include_pad } => {
+                    let kind = PoolKind::Avg { count_include_pad: *count_include_pad };
+                    Some(pool_op(get(data.operands[0]), pool, shape(result_ty.expect("one result")), kind))
                 }
                 SnnOp::Add => {
                     let (a, b) = (get(data.operands[0]), get(data.operands[1]));
@@ -337,6 +309,12 @@ fn run_chunk(
         }
     }
     Ok(outputs.into_iter().map(|o| o.expect("verified: every output index is set")).collect())
+}
+
+fn pool_op(x: &Tensor, p: &Pool, out_shape: Vec<usize>, kind: PoolKind) -> Tensor {
+    let g = geometry(&x.shape, &out_shape, p.kernel, p.strides, p.pads, [1, 1]);
+    let out = kernels::pool(&x.data, x.shape[0] * x.shape[1], g, kind);
+    Tensor::new(out_shape, out)
 }
 
 /// The neuron scan over time: currents `[N, T, F…]` → spikes of the same shape.
