@@ -147,7 +147,8 @@ pub fn report(d: &Diagnostic, sources: &SourceMap) {
 
 fn write_text(path: Option<&PathBuf>, text: &str) -> DResult<()> {
     match path {
-        Some(p) => npy::write_atomic(p, text.as_bytes()).map_err(Diagnostic::error),
+        Some(p) => npy::write_atomic(p, text.as_bytes())
+            .map_err(|e| Diagnostic::error(format!("cannot write {}: {e}", p.display()))),
         None => {
             let mut out = std::io::stdout().lock();
             // A closed pipe (e.g. `| head`) is not an error of the compiler.

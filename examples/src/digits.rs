@@ -32,7 +32,7 @@
 //! renamed).
 
 use std::fmt;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use ndarray::{Array1, Array2, Array3, ArrayView2};
@@ -190,18 +190,6 @@ pub struct SplitIndices {
     pub test: Vec<usize>,
 }
 
-/// A uniform integer in `0..n` (`n ≥ 1`): rejection sampling on `next_u64`.
-fn uniform_below(rng: &mut ChaCha8Rng, n: usize) -> usize {
-    let n = n as u64;
-    let zone = u64::MAX - (u64::MAX % n);
-    loop {
-        let v = rng.next_u64();
-        if v < zone {
-            return (v % n) as usize;
-        }
-    }
-}
-
 /// Splits `0..n` by a seeded permutation (see the module docs); the sizes
 /// must add up to `n`.
 pub fn split_indices(n: usize, sizes: SplitSizes, seed: u64) -> Result<SplitIndices, DigitsError> {
@@ -213,11 +201,7 @@ pub fn split_indices(n: usize, sizes: SplitSizes, seed: u64) -> Result<SplitIndi
         )));
     }
     let mut perm: Vec<usize> = (0..n).collect();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    for i in (1..n).rev() {
-        let j = uniform_below(&mut rng, i + 1);
-        perm.swap(i, j);
-    }
+    phi_runtime::rng::shuffle(&mut ChaCha8Rng::seed_from_u64(seed), &mut perm);
     let test = perm.split_off(sizes.train + sizes.calib);
     let calib = perm.split_off(sizes.train);
     Ok(SplitIndices { train: perm, calib, test })
@@ -290,23 +274,9 @@ fn npy_bytes<A: WriteNpyExt>(array: &A) -> Result<Vec<u8>, DigitsError> {
     Ok(buf)
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory.
+/// Writes `bytes` to `path` atomically (see [`phi_runtime::npy::write_atomic`]).
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), DigitsError> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        Some(_) | None => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(path))?;
-    tmp.write_all(bytes).map_err(io_err(path))?;
-    tmp.as_file().sync_all().map_err(io_err(path))?;
-    // Temporary files are created 0600; give the result ordinary file permissions.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(io_err(path))?;
-    }
-    tmp.persist(path).map_err(|e| DigitsError::Io { path: path.to_path_buf(), source: e.error })?;
-    Ok(())
+    phi_runtime::npy::write_atomic(path, bytes).map_err(io_err(path))
 }
 
 /// Writes `<name>.npy` and `<name>_labels.npy` for every split into

@@ -3,13 +3,15 @@
 //! - [`interp`]: the reference interpreter of the `snn` dialect, float32 and integer modes;
 //! - [`neuron`]: the LIF/IF step (snnTorch semantics, fixed-point variant);
 //! - [`kernels`]: synaptic, pooling and elementwise kernels;
-//! - [`tensor`] and [`npy`]: runtime tensors and their `.npy` form; [`metrics`]: read-out.
+//! - [`tensor`] and [`npy`]: runtime tensors and their `.npy` form; [`metrics`]: read-out;
+//! - [`rng`]: seeded, portable randomness.
 
 pub mod interp;
 pub mod kernels;
 pub mod metrics;
 pub mod neuron;
 pub mod npy;
+pub mod rng;
 pub mod tensor;
 
 pub use interp::{Options, run, run_with};

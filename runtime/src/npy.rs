@@ -159,16 +159,23 @@ pub fn read_labels(path: &Path) -> Result<Vec<usize>, String> {
     v.into_iter().map(|x| usize::try_from(x).map_err(|_| format!("{}: negative label {x}", path.display()))).collect()
 }
 
-/// Writes bytes to `path` atomically: a temporary file beside it, then a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+/// Writes bytes to `path` atomically: a temporary file beside it (synced, with ordinary
+/// `0644` permissions), then a rename. Readers see the old file or the whole new one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         Some(_) | None => Path::new("."),
     };
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("cannot write in {}: {e}", dir.display()))?;
-    tmp.write_all(bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    tmp.persist(path).map_err(|e| format!("cannot write {}: {}", path.display(), e.error))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    // Temporary files are created 0600; give the result ordinary file permissions.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
 
@@ -187,7 +194,7 @@ pub fn to_npy_bytes(t: &Tensor) -> Result<Vec<u8>, String> {
 
 /// Writes a tensor to a `.npy` file atomically.
 pub fn write_tensor(path: &Path, t: &Tensor) -> Result<(), String> {
-    write_atomic(path, &to_npy_bytes(t)?)
+    write_atomic(path, &to_npy_bytes(t)?).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 #[cfg(test)]

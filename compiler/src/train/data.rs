@@ -4,8 +4,6 @@ use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use ndarray::{Array1, Array3};
-use rand_chacha::ChaCha8Rng;
-use rand_core::RngCore;
 
 use super::TrainError;
 
@@ -112,33 +110,11 @@ impl Dataset {
     }
 }
 
-/// A uniform integer in `0..n` (`n ≥ 1`) by rejection sampling on `u64`
-/// draws, so there is no modulo bias.
-pub(crate) fn uniform_below(rng: &mut ChaCha8Rng, n: usize) -> usize {
-    let n = n as u64;
-    // Largest multiple of n that fits; draws at or above it are rejected.
-    let zone = u64::MAX - (u64::MAX % n);
-    loop {
-        let v = rng.next_u64();
-        if v < zone {
-            return (v % n) as usize;
-        }
-    }
-}
-
-/// Fisher–Yates shuffle: for `i` from `len-1` down to 1, swap `i` with
-/// `uniform_below(i + 1)`.
-pub(crate) fn shuffle(rng: &mut ChaCha8Rng, items: &mut [usize]) {
-    for i in (1..items.len()).rev() {
-        let j = uniform_below(rng, i + 1);
-        items.swap(i, j);
-    }
-}
+pub(crate) use phi_runtime::rng::shuffle;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand_core::SeedableRng;
 
     #[test]
     fn rejects_non_binary_and_mismatched() {
@@ -181,18 +157,5 @@ mod tests {
         assert_eq!(v[1][0], vec![1.0, 0.0]); // t=1, sample 2
         assert_eq!(v[0][1], vec![0.0, 1.0]); // t=0, sample 0
         assert_eq!(by.to_vec1::<u32>().unwrap(), vec![2, 0]);
-    }
-
-    #[test]
-    fn shuffle_is_seeded_permutation() {
-        let mut a: Vec<usize> = (0..50).collect();
-        let mut b = a.clone();
-        shuffle(&mut ChaCha8Rng::seed_from_u64(1), &mut a);
-        shuffle(&mut ChaCha8Rng::seed_from_u64(1), &mut b);
-        assert_eq!(a, b);
-        assert_ne!(a, (0..50).collect::<Vec<_>>());
-        let mut s = a.clone();
-        s.sort_unstable();
-        assert_eq!(s, (0..50).collect::<Vec<_>>());
     }
 }

@@ -4,7 +4,6 @@
 //! out_features]`, row-major) and `"<layer>.bias"` (shape `[out_features]`).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
 use rand_chacha::ChaCha8Rng;
@@ -200,23 +199,9 @@ pub fn load_safetensors(path: &Path) -> Result<Weights, TrainError> {
     from_safetensors_bytes(&bytes)
 }
 
-/// Writes `bytes` to `path` via a same-directory temporary file + rename.
+/// Writes `bytes` to `path` atomically (see [`phi_runtime::npy::write_atomic`]).
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        Some(_) | None => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io_err(path, e))?;
-    tmp.write_all(bytes).map_err(|e| io_err(path, e))?;
-    tmp.as_file().sync_all().map_err(|e| io_err(path, e))?;
-    // Temporary files are created 0600; give the result ordinary file permissions.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| io_err(path, e))?;
-    }
-    tmp.persist(path).map_err(|e| io_err(path, e.error))?;
-    Ok(())
+    phi_runtime::npy::write_atomic(path, bytes).map_err(|e| io_err(path, e))
 }
 
 #[cfg(test)]
