@@ -6,7 +6,11 @@
 //! - `--parse-only`: check the ONNX textual syntax only (any ops, any domains);
 //! - `--emit=snn`: print the IR (to `-o FILE` or stdout);
 //! - `--interpret --input X.npy [-o Y.npy] [--labels L.npy]`: run the reference interpreter;
-//! - `--quantized`: quantise first (integer mode).
+//! - `--quantized`: quantise first (integer mode);
+//! - `--passes=PIPELINE` (or the default Phi pipeline with `--emit=phi` / `--report-sparsity`),
+//!   with `--print-ir-after-all`, `--print-ir-after=PASS`, `--verify-each`, `--time-passes`;
+//!   `--list-passes` lists them; `--calib X.npy` gives the calibration inputs;
+//! - `--report-sparsity`: per-layer sparsity and operation counts of the Phi program.
 //!
 //! `phic train MODEL …` trains the model's weights (see [`crate::train`]).
 //!
@@ -21,8 +25,9 @@ use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
 use phi_dialect::{DResult, Diagnostic, Module, PrintOptions, SourceMap, print_module};
 use phi_runtime::npy;
 
+use crate::analysis::sparsity;
 use crate::frontend::{self, InputKind, WeightMode};
-use crate::passes::quantize::quantize;
+use crate::passes::{self, Instrumentation, PassContext, PassManager};
 
 /// The Phi compiler: spiking neural networks to the Phi accelerator.
 #[derive(Debug, Parser)]
@@ -50,8 +55,10 @@ enum Command {
 /// What to print with `--emit`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Emit {
-    /// The `snn` dialect (MLIR generic syntax).
+    /// The `snn` dialect as the frontend produces it (plus `--quantized` / `--passes`).
     Snn,
+    /// The `phi` dialect: after the Phi pipeline (the default one unless `--passes` is given).
+    Phi,
 }
 
 #[derive(Debug, Args)]
@@ -61,14 +68,51 @@ struct CompileArgs {
     model: Option<String>,
 
     /// Only check that MODEL is valid ONNX textual syntax (any ops and domains).
-    #[arg(long, conflicts_with_all = ["emit", "interpret", "quantized"])]
+    #[arg(long, conflicts_with_all = ["emit", "interpret", "quantized", "passes", "report_sparsity"])]
     parse_only: bool,
+
+    /// List the passes with their options, and exit.
+    #[arg(long)]
+    list_passes: bool,
+
+    /// The pass pipeline, e.g. 'calibrate{samples=256},select-patterns{k=16,q=128,seed=0},phi-split'.
+    #[arg(long, value_name = "PIPELINE")]
+    passes: Option<String>,
+
+    /// Print the IR after every pass (to stdout, before the final output).
+    #[arg(long)]
+    print_ir_after_all: bool,
+
+    /// Print the IR after the named pass (repeatable).
+    #[arg(long, value_name = "PASS")]
+    print_ir_after: Vec<String>,
+
+    /// Verify the module after every pass.
+    #[arg(long)]
+    verify_each: bool,
+
+    /// Report the wall time of each pass (on stderr).
+    #[arg(long)]
+    time_passes: bool,
+
+    /// Calibration inputs [N, T, ...] (.npy) for `calibrate`; default: the model's phi.calibration.
+    #[arg(long, value_name = "X.npy")]
+    calib: Option<PathBuf>,
+
+    /// Print per-layer sparsity and operation counts of the Phi program on the calibration data
+    /// and, with --input, on those inputs.
+    #[arg(long)]
+    report_sparsity: bool,
+
+    /// Do not print pass remarks.
+    #[arg(long, short = 'q')]
+    quiet: bool,
 
     /// Print the IR at this stage.
     #[arg(long, value_enum, value_name = "STAGE")]
     emit: Option<Emit>,
 
-    /// Run the reference interpreter on --input.
+    /// Run the reference interpreter on --input (after the passes, if any).
     #[arg(long, requires = "input", conflicts_with = "emit")]
     interpret: bool,
 
@@ -76,7 +120,8 @@ struct CompileArgs {
     #[arg(long)]
     quantized: bool,
 
-    /// Input spikes [N, T, ...] as .npy (uint8/bool 0/1); repeat for models with several inputs.
+    /// Input spikes [N, T, ...] as .npy (uint8/bool 0/1) for --interpret (repeat for models with
+    /// several inputs), or held-out data for --report-sparsity.
     #[arg(long, value_name = "X.npy")]
     input: Vec<PathBuf>,
 
@@ -167,6 +212,10 @@ pub fn load(model: &str, sources: &mut SourceMap, mode: WeightMode) -> Result<Mo
 }
 
 fn run_compile(a: &CompileArgs, sources: &mut SourceMap) -> Result<(), Failure> {
+    if a.list_passes {
+        print!("{}", passes::list_passes());
+        return Ok(());
+    }
     let Some(model) = a.model.as_deref() else {
         return Err(Failure::Usage("a MODEL is required".into()));
     };
@@ -179,25 +228,79 @@ fn run_compile(a: &CompileArgs, sources: &mut SourceMap) -> Result<(), Failure> 
         frontend::onnx::parse_model(src.file, src.sources.file(src.file).text())?;
         return Ok(());
     }
-    if a.emit.is_none() && !a.interpret {
+    if a.emit.is_none() && !a.interpret && !a.report_sparsity {
         return Err(Failure::Usage(
-            "nothing to do: choose --emit=snn, --interpret or --parse-only (compiling to .phibin arrives with the backend)"
+            "nothing to do: choose --emit=snn|phi, --interpret, --report-sparsity or --parse-only (compiling to .phibin arrives with the backend)"
                 .into(),
         ));
     }
     let mut m = load(model, sources, WeightMode::Load)?;
-    if a.quantized {
-        quantize(&mut m)?;
+    let print = PrintOptions { debug_info: a.print_debuginfo, elide_weights: a.elide_weights };
+    let pipeline = match (&a.passes, a.emit, a.report_sparsity) {
+        (Some(p), _, _) => Some(p.clone()),
+        (None, Some(Emit::Phi), _) | (None, _, true) => Some(passes::DEFAULT_PIPELINE.to_string()),
+        (None, Some(Emit::Snn) | None, false) => None,
+    };
+    let pipeline = match (a.quantized, pipeline) {
+        (true, Some(p)) => Some(format!("quantize,{p}")),
+        (true, None) => Some("quantize".to_string()),
+        (false, p) => p,
+    };
+    let src_dir = match model {
+        "-" => PathBuf::from("."),
+        path => crate::frontend::external::base_dir(std::path::Path::new(path)),
+    };
+    let calib = a.calib.clone();
+    if let Some(p) = &pipeline {
+        let mut pm = PassManager::parse(p).map_err(Failure::Usage)?;
+        pm.instrumentation = Instrumentation {
+            print_after_all: a.print_ir_after_all,
+            print_after: a.print_ir_after.clone(),
+            verify_each: a.verify_each,
+            time_passes: a.time_passes,
+            print,
+        };
+        let mut sink = std::io::sink();
+        let mut stderr = std::io::stderr();
+        let remarks: &mut dyn Write = if a.quiet { &mut sink } else { &mut stderr };
+        let mut cx = PassContext {
+            model_dir: src_dir.clone(),
+            calib: calib.clone(),
+            remarks,
+            progress: std::io::stderr().is_terminal() && !a.quiet,
+        };
+        let mut stdout = std::io::stdout().lock();
+        let timings = pm.run(&mut m, &mut cx, &mut stdout)?;
+        if a.time_passes {
+            eprint!("{}", timings.report());
+        }
     }
-    if let Some(Emit::Snn) = a.emit {
+    if a.emit.is_some() {
         if a.output.len() > 1 {
             return Err(Failure::Usage("--emit writes one file: give -o once".into()));
         }
-        let text = print_module(&m, PrintOptions { debug_info: a.print_debuginfo, elide_weights: a.elide_weights });
-        write_text(a.output.first(), &text)?;
+        write_text(a.output.first(), &print_module(&m, print))?;
+    }
+    if a.report_sparsity {
+        report_sparsity(a, &m, &src_dir)?;
     }
     if a.interpret {
         interpret(a, &m)?;
+    }
+    Ok(())
+}
+
+fn report_sparsity(a: &CompileArgs, m: &Module, model_dir: &std::path::Path) -> Result<(), Failure> {
+    let mut sink = std::io::sink();
+    let cx = PassContext { model_dir: model_dir.to_path_buf(), calib: a.calib.clone(), remarks: &mut sink, progress: false };
+    let calib = crate::passes::calibrate::calibration_path(m, &cx)?;
+    let x = crate::passes::calibrate::read_inputs(m, &calib, usize::MAX)?;
+    let layers = sparsity::measure(m, &x)?;
+    println!("{}", sparsity::render(&format!("Sparsity on the calibration data ({}, {} samples)", calib.display(), x.shape[0]), &layers));
+    for path in &a.input {
+        let x = crate::passes::calibrate::read_inputs(m, path, usize::MAX)?;
+        let layers = sparsity::measure(m, &x)?;
+        println!("{}", sparsity::render(&format!("Sparsity on held-out data ({}, {} samples)", path.display(), x.shape[0]), &layers));
     }
     Ok(())
 }
@@ -226,7 +329,14 @@ fn interpret(a: &CompileArgs, m: &Module) -> Result<(), Failure> {
     for (path, t) in a.output.iter().zip(&outputs) {
         npy::write_tensor(path, t).map_err(Diagnostic::error)?;
     }
-    let mode = if a.quantized { "integer" } else { "float32" };
+    let float = m.body().iter().any(|&op| {
+        matches!(
+            &m.op(op).kind,
+            phi_dialect::OpKind::Snn(phi_dialect::SnnOp::Lif(n) | phi_dialect::SnnOp::If(n))
+                if matches!(n.params, phi_dialect::ops::snn::NeuronParams::Float { .. })
+        )
+    });
+    let mode = if float { "float32" } else { "integer" };
     let n = outputs.first().map_or(0, |t| t.shape[0]);
     let mut line = format!("interpreted {n} samples ({mode})");
     for (t, (name, _)) in outputs.iter().zip(model_outputs(m)) {

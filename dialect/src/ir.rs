@@ -94,6 +94,21 @@ impl Module {
         Ok(self.push(kind, operands, results, loc))
     }
 
+    /// Inserts an op before `anchor` with result types from its type rule.
+    pub fn insert_before_inferred(
+        &mut self,
+        anchor: OpId,
+        kind: OpKind,
+        operands: Vec<ValueId>,
+        loc: Location,
+    ) -> Result<OpId, String> {
+        let tys: Vec<&TensorType> = operands.iter().map(|&v| self.ty(v)).collect();
+        let results = kind
+            .infer(&tys, &self.weights)?
+            .ok_or_else(|| format!("`{}` needs explicit result types", kind.name()))?;
+        Ok(self.insert_before(anchor, kind, operands, results, loc))
+    }
+
     /// Inserts an op right before `anchor` in the block.
     pub fn insert_before(
         &mut self,
@@ -218,13 +233,41 @@ impl Module {
     pub fn used_weights(&self) -> Vec<WeightId> {
         let mut seen = Vec::new();
         for &op in &self.body {
-            for w in self.op(op).kind.weights() {
+            for w in self.op(op).kind.weights().into_iter().chain(self.attr_weights(op)) {
                 if !seen.contains(&w) {
                     seen.push(w);
                 }
             }
         }
         seen
+    }
+
+    /// Weights referenced (by name) from an op's discardable attributes, e.g. calibration
+    /// statistics, in attribute order.
+    pub fn attr_weights(&self, op: OpId) -> Vec<WeightId> {
+        self.op(op)
+            .attrs
+            .values()
+            .filter_map(|a| match a {
+                Attr::Resource { name, .. } => self.weights.find(name),
+                Attr::Int(..) | Attr::F32(_) | Attr::Bool(_) | Attr::Str(_) | Attr::I64Array(_) | Attr::Array(_) => None,
+            })
+            .collect()
+    }
+
+    /// Attaches (or replaces) a discardable attribute that refers to a weight.
+    pub fn set_attr_weight(&mut self, op: OpId, attr: &str, w: WeightId) {
+        let wt = self.weights.get(w);
+        let value = Attr::Resource { name: wt.name.clone(), ty: wt.ty.clone() };
+        self.op_mut(op).attrs.insert(attr.to_string(), value);
+    }
+
+    /// The weight a discardable resource attribute refers to.
+    pub fn attr_weight(&self, op: OpId, attr: &str) -> Option<WeightId> {
+        match self.op(op).attrs.get(attr)? {
+            Attr::Resource { name, .. } => self.weights.find(name),
+            Attr::Int(..) | Attr::F32(_) | Attr::Bool(_) | Attr::Str(_) | Attr::I64Array(_) | Attr::Array(_) => None,
+        }
     }
 
     /// Number of live ops referencing a weight.

@@ -8,8 +8,9 @@
 //! 3. **Operands and dominance.** Every operand is a value defined by an op earlier in the block
 //!    (single-block SSA); the operand count fits the op's arity.
 //! 4. **Acyclic.** The dataflow graph ([`crate::graph`]) has no cycle.
-//! 5. **Weights.** Every weight an op references exists; its data has the declared element type
-//!    and element count (or was elided).
+//! 5. **Weights.** Every weight an op references — by its inherent attributes, or by name from a
+//!    discardable `dense_resource` attribute — exists; its data has the declared element type and
+//!    element count (or was elided), and a discardable reference states the weight's type.
 //! 6. **Types.** Operand and result types obey the op's type rule
 //!    ([`crate::ops::OpKind::check_types`]): shapes, element types, float vs integer mode,
 //!    neuron parameter ranges.
@@ -67,6 +68,15 @@ pub fn verify(m: &Module) -> DResult<()> {
                 return Err(err(format!("`{name}` references a missing weight")));
             }
             m.weights.get(w).check().map_err(&err)?;
+        }
+        for (k, a) in &data.attrs {
+            if let crate::attr::Attr::Resource { name, ty } = a {
+                let w = m.weights.find(name).ok_or_else(|| err(format!("attribute `{k}` refers to a missing weight `{name}`")))?;
+                if &m.weights.get(w).ty != ty {
+                    return Err(err(format!("attribute `{k}` says {ty}, but weight `{name}` is {}", m.weights.get(w).ty)));
+                }
+                m.weights.get(w).check().map_err(&err)?;
+            }
         }
         // 6. types
         let ops: Vec<_> = data.operands.iter().map(|&v| m.ty(v)).collect();

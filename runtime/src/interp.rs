@@ -14,12 +14,13 @@
 
 use phi_dialect::ir::{Module, OpId, ValueId};
 use phi_dialect::ops::snn::{Conv2d, Linear, Pool};
-use phi_dialect::ops::{OpKind, SnnOp};
+use phi_dialect::ops::{OpKind, PhiOp, SnnOp};
 use phi_dialect::weights::{Weight, WeightData, WeightId};
 use phi_dialect::{DResult, Diagnostic, ElemType, TensorType};
 
 use crate::kernels::{self, Bias, Geometry, PoolKind, Weights};
 use crate::neuron::Lif;
+use crate::phi;
 use crate::tensor::{Data, Tensor};
 
 /// Interpreter options.
@@ -55,14 +56,14 @@ pub fn run_with(m: &Module, inputs: &[Tensor], opts: Options, observe: &mut Obse
     let mut start = 0;
     loop {
         let end = (start + chunk).min(n);
-        let part: Vec<Tensor> = inputs.iter().map(|t| slice_samples(t, start, end)).collect();
+        let part: Vec<Tensor> = inputs.iter().map(|t| t.samples(start, end)).collect();
         let outs = run_chunk(m, &ports, &part, end - start, opts, observe)?;
         if outputs.is_empty() {
             outputs = outs.into_iter().map(Some).collect();
         } else {
             for (acc, o) in outputs.iter_mut().zip(outs) {
                 if let Some(a) = acc {
-                    append_samples(a, o);
+                    a.append_samples(o);
                 }
             }
         }
@@ -87,7 +88,7 @@ fn check_inputs(m: &Module, inputs: &[Tensor]) -> DResult<Ports> {
         match &m.op(op).kind {
             OpKind::Snn(SnnOp::Input(p)) => ins.push((p.index, op, m.ty(m.result(op)).clone())),
             OpKind::Snn(SnnOp::Output(_)) => outputs += 1,
-            OpKind::Snn(_) => {}
+            OpKind::Snn(_) | OpKind::Phi(_) => {}
         }
     }
     ins.sort_by_key(|(i, _, _)| *i);
@@ -98,7 +99,7 @@ fn check_inputs(m: &Module, inputs: &[Tensor]) -> DResult<Ports> {
     for ((_, op, ty), t) in ins.iter().zip(inputs) {
         let name = match &m.op(*op).kind {
             OpKind::Snn(SnnOp::Input(p)) => p.name.clone(),
-            OpKind::Snn(_) => String::new(),
+            OpKind::Snn(_) | OpKind::Phi(_) => String::new(),
         };
         let want: Vec<usize> = std::iter::once(n).chain(ty.shape.iter().copied()).collect();
         if t.shape != want {
@@ -120,29 +121,6 @@ fn check_inputs(m: &Module, inputs: &[Tensor]) -> DResult<Ports> {
         }
     }
     Ok(Ports { inputs: ins.into_iter().map(|(_, op, ty)| (op, ty)).collect(), outputs })
-}
-
-fn slice_samples(t: &Tensor, start: usize, end: usize) -> Tensor {
-    let per: usize = t.shape[1..].iter().product();
-    let (a, b) = (start * per, end * per);
-    let data = match &t.data {
-        Data::Spikes(v) => Data::Spikes(v[a..b].to_vec()),
-        Data::I32(v) => Data::I32(v[a..b].to_vec()),
-        Data::F32(v) => Data::F32(v[a..b].to_vec()),
-    };
-    let mut shape = t.shape.clone();
-    shape[0] = end - start;
-    Tensor::new(shape, data)
-}
-
-fn append_samples(acc: &mut Tensor, more: Tensor) {
-    acc.shape[0] += more.shape[0];
-    match (&mut acc.data, more.data) {
-        (Data::Spikes(a), Data::Spikes(b)) => a.extend(b),
-        (Data::I32(a), Data::I32(b)) => a.extend(b),
-        (Data::F32(a), Data::F32(b)) => a.extend(b),
-        (Data::Spikes(_) | Data::I32(_) | Data::F32(_), _) => unreachable!("chunks of one output share a type"),
-    }
 }
 
 fn constant(w: &Weight, loc: &phi_dialect::Location) -> DResult<Tensor> {
@@ -249,8 +227,9 @@ fn run_chunk(
                 SnnOp::Linear(Linear { weight, bias: b }) => {
                     let x = get(data.operands[0]);
                     let ty = result_ty.expect("one result");
-                    let (k, nout) = (x.shape[2], ty.shape[1]);
-                    let rows = x.shape[0] * x.shape[1];
+                    let k = *x.shape.last().expect("rank ≥ 2");
+                    let nout = *ty.shape.last().expect("rank ≥ 2");
+                    let rows = x.data.len() / k.max(1);
                     let out = kernels::linear(&x.data, rows, k, weights(m, *weight, loc)?, bias(m, *b, loc)?, nout);
                     Some(Tensor::new(shape(ty), out))
                 }
@@ -293,7 +272,37 @@ fn run_chunk(
                     let ty = result_ty.expect("one result");
                     Some(Tensor::new(shape(ty), kernels::add(&a.data, &b.data, ty.elem == ElemType::F32)))
                 }
+                SnnOp::Im2col(c) => {
+                    let x = get(data.operands[0]);
+                    let out_shape = shape(result_ty.expect("one result"));
+                    let (oh, ow) = window_dims(&x.shape, c.kernel, c.strides, c.pads, c.dilations);
+                    let g = Geometry {
+                        c: x.shape[2],
+                        h: x.shape[3],
+                        w: x.shape[4],
+                        oh,
+                        ow,
+                        kernel: c.kernel,
+                        strides: c.strides,
+                        pads: c.pads,
+                        dilations: c.dilations,
+                    };
+                    let out = kernels::im2col(&x.data, x.shape[0] * x.shape[1], g, c.channels);
+                    Some(Tensor::new(out_shape, out))
+                }
+                SnnOp::Transpose { perm } => {
+                    let x = get(data.operands[0]);
+                    // the batch dimension stays in front
+                    let full: Vec<usize> = std::iter::once(0).chain(perm.iter().map(|p| p + 1)).collect();
+                    Some(Tensor::new(shape(result_ty.expect("one result")), kernels::transpose(&x.data, &x.shape, &full)))
+                }
+                SnnOp::Concat { axis } => {
+                    let parts: Vec<&Tensor> = data.operands.iter().map(|&v| get(v)).collect();
+                    let out_shape = shape(result_ty.expect("one result"));
+                    Some(Tensor::new(out_shape.clone(), kernels::concat(&parts, axis + 1, &out_shape)))
+                }
             },
+            OpKind::Phi(phi_op) => Some(run_phi(m, phi_op, &data.operands, &|v| get(v), shape(result_ty.expect("one result")), loc)?),
         };
         {
             let operands: Vec<&Tensor> = data.operands.iter().map(|&v| get(v)).collect();
@@ -315,6 +324,81 @@ fn pool_op(x: &Tensor, p: &Pool, out_shape: Vec<usize>, kind: PoolKind) -> Tenso
     let g = geometry(&x.shape, &out_shape, p.kernel, p.strides, p.pads, [1, 1]);
     let out = kernels::pool(&x.data, x.shape[0] * x.shape[1], g, kind);
     Tensor::new(out_shape, out)
+}
+
+fn window_dims(x: &[usize], k: [usize; 2], s: [usize; 2], p: [usize; 4], d: [usize; 2]) -> (usize, usize) {
+    // shapes were verified, so the windows fit
+    let oh = phi_dialect::ops::snn::window_out(x[3], k[0], s[0], p[0], p[2], d[0]).unwrap_or(0);
+    let ow = phi_dialect::ops::snn::window_out(x[4], k[1], s[1], p[1], p[3], d[1]).unwrap_or(0);
+    (oh, ow)
+}
+
+fn ints(m: &Module, id: WeightId, loc: &phi_dialect::Location) -> DResult<Vec<i32>> {
+    let w = m.weights.get(id);
+    match &w.data {
+        WeightData::I1(v) => Ok(v.iter().map(|&x| x as i32).collect()),
+        WeightData::I8(v) => Ok(v.iter().map(|&x| x as i32).collect()),
+        WeightData::I16(v) => Ok(v.iter().map(|&x| x as i32).collect()),
+        WeightData::I32(v) => Ok(v.clone()),
+        WeightData::F32(_) => Err(Diagnostic::error(format!("weight `{}` must be integer", w.name)).with_loc(loc, "")),
+        WeightData::Elided => Err(elided(w, loc)),
+    }
+}
+
+fn as_ints(d: &Data) -> Vec<i32> {
+    match d {
+        Data::Spikes(v) => v.iter().map(|&x| x as i32).collect(),
+        Data::I32(v) => v.clone(),
+        Data::F32(v) => v.iter().map(|&x| x as i32).collect(),
+    }
+}
+
+/// Executes one `phi` op (see `phi_dialect::ops::phi` and [`crate::phi`]).
+fn run_phi<'t>(
+    m: &Module,
+    op: &PhiOp,
+    operands: &[ValueId],
+    get: &dyn Fn(ValueId) -> &'t Tensor,
+    out_shape: Vec<usize>,
+    loc: &phi_dialect::Location,
+) -> DResult<Tensor> {
+    let last = |t: &Tensor| *t.shape.last().expect("rank ≥ 2");
+    let data = match op {
+        PhiOp::Match(p) | PhiOp::Residual(p) => {
+            let x = get(operands[0]);
+            let spikes = x.as_spikes().expect("verified: phi.match reads spikes");
+            let pats = ints(m, p.patterns, loc)?;
+            let q = m.weights.get(p.patterns).ty.shape[1];
+            let k_cols = last(x);
+            let g = phi::Gemm { rows: spikes.len() / k_cols.max(1), k_cols, k: p.k as usize, q, n: 0 };
+            match op {
+                PhiOp::Match(_) => phi::match_rows(g, spikes, &pats),
+                PhiOp::Residual(_) | PhiOp::L1Accumulate { .. } | PhiOp::L2Accumulate { .. } => {
+                    let idx = as_ints(&get(operands[1]).data);
+                    phi::residual(g, spikes, &idx, &pats)
+                }
+            }
+        }
+        PhiOp::L1Accumulate { pwp, bias } => {
+            let idx = as_ints(&get(operands[0]).data);
+            let pt = &m.weights.get(*pwp).ty;
+            let (parts, q, n) = (pt.shape[0], pt.shape[1], pt.shape[2]);
+            let table: Vec<i16> = ints(m, *pwp, loc)?.iter().map(|&v| v as i16).collect();
+            let b = bias.map(|b| ints(m, b, loc)).transpose()?;
+            let g = phi::Gemm { rows: idx.len() / parts.max(1), k_cols: parts, k: 1, q, n };
+            phi::l1_accumulate(g, &idx, &table, b.as_deref())
+        }
+        PhiOp::L2Accumulate { weight } => {
+            let r = as_ints(&get(operands[0]).data);
+            let acc = as_ints(&get(operands[1]).data);
+            let wt = &m.weights.get(*weight).ty;
+            let (k_cols, n) = (wt.shape[0], wt.shape[1]);
+            let w: Vec<i8> = ints(m, *weight, loc)?.iter().map(|&v| v as i8).collect();
+            let g = phi::Gemm { rows: r.len() / k_cols.max(1), k_cols, k: 1, q: 0, n };
+            phi::l2_accumulate(g, &r, &acc, &w)
+        }
+    };
+    Ok(Tensor::new(out_shape, Data::I32(data)))
 }
 
 /// The neuron scan over time: currents `[N, T, F…]` → spikes of the same shape.

@@ -249,6 +249,87 @@ pub fn add(a: &Data, b: &Data, float: bool) -> Data {
     }
 }
 
+/// Builds data of the same element type as `d` with `n` elements, element `i` taken from
+/// `d[src(i)]` (zero when `src` gives `None`).
+fn gather(d: &Data, n: usize, src: impl Fn(usize) -> Option<usize>) -> Data {
+    match d {
+        Data::Spikes(v) => Data::Spikes((0..n).map(|i| src(i).map_or(0, |j| v[j])).collect()),
+        Data::I32(v) => Data::I32((0..n).map(|i| src(i).map_or(0, |j| v[j])).collect()),
+        Data::F32(v) => Data::F32((0..n).map(|i| src(i).map_or(0.0, |j| v[j])).collect()),
+    }
+}
+
+/// The im2col view of `images` images `C×H×W`: for channels `[first, first + count)`, output
+/// `images × (oh·ow) × (count·kh·kw)`, column index `(c·kh + ky)·kw + kx` (the order of a
+/// convolution weight's `C/groups × kh × kw` block), zero outside the image.
+pub fn im2col(x: &Data, images: usize, g: Geometry, channels: [usize; 2]) -> Data {
+    let [first, count] = channels;
+    let [kh, kw] = g.kernel;
+    let cols = count * kh * kw;
+    let per_img = g.oh * g.ow * cols;
+    let in_img = g.c * g.h * g.w;
+    gather(x, images * per_img, |i| {
+        let img = i / per_img;
+        let rem = i % per_img;
+        let (pos, col) = (rem / cols, rem % cols);
+        let (oy, ox) = (pos / g.ow, pos % g.ow);
+        let (c, kk) = (col / (kh * kw), col % (kh * kw));
+        let (ky, kx) = (kk / kw, kk % kw);
+        let iy = g.input_at(0, oy, ky)?;
+        let ix = g.input_at(1, ox, kx)?;
+        Some(img * in_img + ((first + c) * g.h + iy) * g.w + ix)
+    })
+}
+
+/// Permutes the dimensions of a row-major tensor of `shape`: output dimension `i` is input
+/// dimension `perm[i]`.
+pub fn transpose(x: &Data, shape: &[usize], perm: &[usize]) -> Data {
+    let rank = shape.len();
+    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+    let mut in_strides = vec![1usize; rank];
+    for d in (0..rank.saturating_sub(1)).rev() {
+        in_strides[d] = in_strides[d + 1] * shape[d + 1];
+    }
+    let n: usize = shape.iter().product();
+    gather(x, n, |i| {
+        let mut rem = i;
+        let mut src = 0;
+        for d in (0..rank).rev() {
+            let coord = rem % out_shape[d];
+            rem /= out_shape[d];
+            src += coord * in_strides[perm[d]];
+        }
+        Some(src)
+    })
+}
+
+/// Joins tensors along `axis` (all other dimensions equal) into `out_shape`.
+pub fn concat(parts: &[&crate::tensor::Tensor], axis: usize, out_shape: &[usize]) -> Data {
+    let outer: usize = out_shape[..axis].iter().product();
+    let inner: usize = out_shape[axis + 1..].iter().product();
+    let mut chunks: Vec<Data> = Vec::new();
+    for o in 0..outer {
+        for p in parts {
+            let len = p.shape[axis] * inner;
+            chunks.push(gather(&p.data, len, |i| Some(o * len + i)));
+        }
+    }
+    let mut out = match parts.first().map(|p| &p.data) {
+        Some(Data::Spikes(_)) | None => Data::Spikes(Vec::new()),
+        Some(Data::I32(_)) => Data::I32(Vec::new()),
+        Some(Data::F32(_)) => Data::F32(Vec::new()),
+    };
+    for c in chunks {
+        match (&mut out, c) {
+            (Data::Spikes(a), Data::Spikes(b)) => a.extend(b),
+            (Data::I32(a), Data::I32(b)) => a.extend(b),
+            (Data::F32(a), Data::F32(b)) => a.extend(b),
+            (Data::Spikes(_) | Data::I32(_) | Data::F32(_), _) => unreachable!("verified: one element type"),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,6 +387,29 @@ mod tests {
         let g = Geometry { oh: 2, ow: 2, strides: [1, 1], pads: [1, 1, 0, 0], ..g };
         assert_eq!(pool(&x, 1, g, PoolKind::Avg { count_include_pad: false }), Data::F32(vec![1.0, 1.0, 0.5, 0.75]));
         assert_eq!(pool(&x, 1, g, PoolKind::Avg { count_include_pad: true }), Data::F32(vec![0.25, 0.5, 0.25, 0.75]));
+    }
+
+    #[test]
+    fn im2col_then_gemm_is_conv() {
+        // 2 channels 3×3, kernel 2×2, stride 1, pad 1: compare conv with im2col · W
+        let x = Data::Spikes(vec![1, 0, 1, 0, 1, 1, 1, 0, 0, /**/ 0, 1, 1, 1, 0, 1, 0, 0, 1]);
+        let g = Geometry { c: 2, h: 3, w: 3, oh: 4, ow: 4, kernel: [2, 2], strides: [1, 1], pads: [1; 4], dilations: [1, 1] };
+        let w: Vec<f32> = (0..3 * 2 * 4).map(|i| i as f32 - 7.0).collect(); // O = 3
+        let conv = conv2d(&x, 1, g, 3, 1, Weights::F32(&w), Bias::None);
+        let cols = im2col(&x, 1, g, [0, 2]);
+        // weight as K × N: K = c·kh·kw = 8, N = 3
+        let wk: Vec<f32> = (0..8).flat_map(|k| (0..3).map(move |o| (o * 8 + k) as f32 - 7.0)).collect();
+        let gemm = linear(&cols, 16, 8, Weights::F32(&wk), Bias::None, 3);
+        // gemm is positions × O; conv is O × positions
+        let t = transpose(&gemm, &[1, 16, 3], &[0, 2, 1]);
+        assert_eq!(t, conv);
+    }
+
+    #[test]
+    fn concat_along_an_axis() {
+        let a = crate::tensor::Tensor::new(vec![2, 1, 2], Data::I32(vec![1, 2, 3, 4]));
+        let b = crate::tensor::Tensor::new(vec![2, 1, 1], Data::I32(vec![9, 8]));
+        assert_eq!(concat(&[&a, &b], 2, &[2, 1, 3]), Data::I32(vec![1, 2, 9, 3, 4, 8]));
     }
 
     #[test]

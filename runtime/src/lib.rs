@@ -2,6 +2,7 @@
 //!
 //! - [`interp`]: the reference interpreter of the `snn` dialect, float32 and integer modes;
 //! - [`neuron`]: the LIF/IF step (snnTorch semantics, fixed-point variant);
+//! - [`phi`]: semantics of the `phi` dialect (matching, Level 1, Level 2, PWP tables);
 //! - [`kernels`]: synaptic, pooling and elementwise kernels;
 //! - [`tensor`] and [`npy`]: runtime tensors and their `.npy` form; [`metrics`]: read-out;
 //! - [`rng`]: seeded, portable randomness.
@@ -11,6 +12,7 @@ pub mod kernels;
 pub mod metrics;
 pub mod neuron;
 pub mod npy;
+pub mod phi;
 pub mod rng;
 pub mod tensor;
 

@@ -77,6 +77,31 @@ impl Tensor {
         Tensor::new(shape, Data::Spikes(v))
     }
 
+    /// Samples `a..b` along the leading (batch) dimension.
+    pub fn samples(&self, a: usize, b: usize) -> Tensor {
+        let per: usize = self.shape[1..].iter().product();
+        let (x, y) = (a * per, b * per);
+        let data = match &self.data {
+            Data::Spikes(v) => Data::Spikes(v[x..y].to_vec()),
+            Data::I32(v) => Data::I32(v[x..y].to_vec()),
+            Data::F32(v) => Data::F32(v[x..y].to_vec()),
+        };
+        let mut shape = self.shape.clone();
+        shape[0] = b - a;
+        Tensor::new(shape, data)
+    }
+
+    /// Appends the samples of `more` (same shape but the leading dimension, same type).
+    pub fn append_samples(&mut self, more: Tensor) {
+        self.shape[0] += more.shape[0];
+        match (&mut self.data, more.data) {
+            (Data::Spikes(a), Data::Spikes(b)) => a.extend(b),
+            (Data::I32(a), Data::I32(b)) => a.extend(b),
+            (Data::F32(a), Data::F32(b)) => a.extend(b),
+            (Data::Spikes(_) | Data::I32(_) | Data::F32(_), _) => panic!("append_samples: element types differ"),
+        }
+    }
+
     /// The spike bytes, if this holds spikes.
     pub fn as_spikes(&self) -> Option<&[u8]> {
         match &self.data {

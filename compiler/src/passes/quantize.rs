@@ -5,17 +5,20 @@
 //! - each synaptic op (`snn.linear`, `snn.conv2d`) gets a scale `s = max|W| / 127`; weights
 //!   become `round(W / s)` (i8), the bias `round(b / s)` (i32), so the integer current is
 //!   `I / s`;
-//! - currents joined by `snn.add` share one scale (the largest of the group), so residual sums
-//!   stay in one unit; a constant added to a current is quantised with the current's scale;
+//! - currents that meet — joined by `snn.add` or `snn.concat`, or passing through shape-only ops
+//!   (`snn.flatten`, `snn.reshape`, `snn.transpose`) — form one group with one scale, the
+//!   largest of its layers, so sums stay in one unit; a constant added to a current is quantised
+//!   with the current's scale;
 //! - each neuron fed by a current of scale `s` gets the threshold `round(threshold / s)` and the
 //!   leak `round(beta · 2^15)` with 15 fraction bits (IF: no leak);
 //! - `snn.avg_pool` (with `count_include_pad`, or without padding) becomes `snn.sum_pool`, and
 //!   its `1 / (kh·kw)` divisor is folded into the weights of the synaptic op it feeds;
-//! - the scale is recorded on each synaptic op as the discardable attribute `phi.scale`.
+//! - the scale is recorded on each synaptic op as the discardable attribute `phi.scale` and
+//!   reported as a remark.
 //!
 //! Spikes are exactly 0/1, so no scale crosses a neuron: every layer's input is spikes or
 //! integer counts. A float (direct-encoded) model input has no integer form here and is
-//! reported.
+//! reported. Layers that are already integer are left alone, so the pass is idempotent.
 
 use std::collections::HashMap;
 
@@ -24,9 +27,39 @@ use phi_dialect::ir::{Module, OpId, ValueId};
 use phi_dialect::ops::snn::{Conv2d, Linear, NeuronParams};
 use phi_dialect::ops::{OpKind, SnnOp};
 use phi_dialect::weights::{WeightData, WeightId};
-use phi_dialect::{DResult, Diagnostic, ElemType, TensorType};
+use phi_dialect::{DResult, Diagnostic, ElemType};
 
-/// Fraction bits of the fixed-point leak.
+use super::{OptionSpec, Pass, PassContext, PassInfo, PassOptions};
+
+/// Registry entry.
+pub static INFO: PassInfo = PassInfo {
+    name: "quantize",
+    summary: "float model → integer model: per-layer symmetric int8 weights, integer thresholds, fixed-point leak",
+    options: &[OptionSpec { name: "leak-bits", default: "15", help: "fraction bits of the fixed-point leak" }],
+    create: |o: &PassOptions| Ok(Box::new(Quantize { leak_bits: o.uint("leak-bits", 1..=30)? as u32 })),
+};
+
+/// The pass.
+pub struct Quantize {
+    /// Fraction bits of the leak.
+    pub leak_bits: u32,
+}
+
+impl Pass for Quantize {
+    fn name(&self) -> &'static str {
+        INFO.name
+    }
+
+    fn run(&mut self, m: &mut Module, cx: &mut PassContext<'_>) -> DResult<()> {
+        let report = quantize_with(m, self.leak_bits)?;
+        for l in &report.layers {
+            cx.remark(INFO.name, format!("{}: scale {:e} (one integer unit of current)", l.weight, l.scale));
+        }
+        Ok(())
+    }
+}
+
+/// Fraction bits of the fixed-point leak by default.
 pub const LEAK_SHIFT: u32 = 15;
 
 /// What quantisation did, per synaptic layer.
@@ -43,37 +76,64 @@ pub struct LayerScale {
 /// Per-layer scales chosen.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct QuantReport {
-    /// One entry per synaptic op, in program order.
+    /// One entry per newly quantised synaptic op, in program order.
     pub layers: Vec<LayerScale>,
 }
 
-/// Quantises a verified float module in place.
+/// Quantises a verified float module in place with the default leak precision.
 pub fn quantize(m: &mut Module) -> DResult<QuantReport> {
+    quantize_with(m, LEAK_SHIFT)
+}
+
+fn synapse(kind: &OpKind) -> Option<(WeightId, Option<WeightId>)> {
+    match kind {
+        OpKind::Snn(SnnOp::Linear(Linear { weight, bias }) | SnnOp::Conv2d(Conv2d { weight, bias, .. })) => {
+            Some((*weight, *bias))
+        }
+        OpKind::Snn(_) | OpKind::Phi(_) => None,
+    }
+}
+
+fn find(parent: &mut HashMap<ValueId, ValueId>, v: ValueId) -> ValueId {
+    let up = *parent.get(&v).unwrap_or(&v);
+    if up == v {
+        return v;
+    }
+    let root = find(parent, up);
+    parent.insert(v, root);
+    root
+}
+
+fn union(parent: &mut HashMap<ValueId, ValueId>, a: ValueId, b: ValueId) {
+    let (ra, rb) = (find(parent, a), find(parent, b));
+    if ra != rb {
+        parent.insert(ra, rb);
+    }
+}
+
+/// Quantises with `leak_bits` fraction bits for the leak.
+pub fn quantize_with(m: &mut Module, leak_bits: u32) -> DResult<QuantReport> {
     reject_float_inputs(m)?;
     fold_avg_pools(m)?;
-    let synapses = m.ops_where(|k| matches!(k, OpKind::Snn(SnnOp::Linear(_) | SnnOp::Conv2d(_))));
-    if synapses.iter().any(|&op| weight_of(m, op).1 != ElemType::F32) {
-        return Err(Diagnostic::error("the module is already quantised").with_help("run `quantize` on a float model"));
-    }
+    let synapses: Vec<OpId> = m
+        .body()
+        .iter()
+        .copied()
+        .filter(|&op| synapse(&m.op(op).kind).is_some_and(|(w, _)| m.weights.get(w).ty.elem == ElemType::F32))
+        .collect();
 
-    // Group currents joined by additions (union-find over value ids) and pick one scale per group.
+    // Scale groups: values whose currents meet.
     let mut parent: HashMap<ValueId, ValueId> = HashMap::new();
-    fn find(p: &mut HashMap<ValueId, ValueId>, v: ValueId) -> ValueId {
-        let up = *p.get(&v).unwrap_or(&v);
-        if up == v {
-            return v;
-        }
-        let root = find(p, up);
-        p.insert(v, root);
-        root
-    }
     for &op in m.body() {
-        if let OpKind::Snn(SnnOp::Add) = m.op(op).kind {
-            let r = m.result(op);
-            for &o in &m.op(op).operands {
-                let (a, b) = (find(&mut parent, o), find(&mut parent, r));
-                if a != b {
-                    parent.insert(a, b);
+        let d = m.op(op);
+        let joins = matches!(
+            d.kind,
+            OpKind::Snn(SnnOp::Add | SnnOp::Concat { .. } | SnnOp::Flatten | SnnOp::Reshape | SnnOp::Transpose { .. })
+        );
+        if joins && let Some(&r) = d.results.first() {
+            for &o in &d.operands {
+                if m.ty(o).elem != ElemType::I1 {
+                    union(&mut parent, o, r);
                 }
             }
         }
@@ -81,23 +141,18 @@ pub fn quantize(m: &mut Module) -> DResult<QuantReport> {
     let mut group_max: HashMap<ValueId, f32> = HashMap::new();
     for &op in &synapses {
         let root = find(&mut parent, m.result(op));
-        let w = m.weights.get(weight_of(m, op).0).as_f32().unwrap_or(&[]);
-        let mx = w.iter().fold(0f32, |a, &x| a.max(x.abs()));
+        let (w, _) = synapse(&m.op(op).kind).expect("synaptic op");
+        let mx = m.weights.get(w).as_f32().unwrap_or(&[]).iter().fold(0f32, |a, &x| a.max(x.abs()));
         let e = group_max.entry(root).or_insert(0.0);
         *e = e.max(mx);
     }
     let scale_of = |mx: f32| if mx > 0.0 && mx.is_finite() { mx / 127.0 } else { 1.0 };
 
     let mut report = QuantReport::default();
-    let mut value_scale: HashMap<ValueId, f32> = HashMap::new();
-    for &op in &synapses.clone() {
+    for &op in &synapses {
         let root = find(&mut parent, m.result(op));
         let s = scale_of(group_max[&root]);
-        let (wid, _) = weight_of(m, op);
-        let bias = match &m.op(op).kind {
-            OpKind::Snn(SnnOp::Linear(Linear { bias, .. }) | SnnOp::Conv2d(Conv2d { bias, .. })) => *bias,
-            OpKind::Snn(_) => None,
-        };
+        let (wid, bias) = synapse(&m.op(op).kind).expect("synaptic op");
         quantize_weight_i8(m, wid, s);
         if let Some(b) = bias {
             quantize_weight_i32(m, b, s, m.op(op).loc.clone())?;
@@ -106,94 +161,72 @@ pub fn quantize(m: &mut Module) -> DResult<QuantReport> {
         let ty = m.ty(r).with_elem(ElemType::I32);
         m.set_ty(r, ty);
         m.op_mut(op).attrs.insert("phi.scale".into(), Attr::F32(s));
-        value_scale.insert(r, s);
         report.layers.push(LayerScale { op, weight: m.weights.get(wid).name.clone(), scale: s });
     }
+    let group_scale = |parent: &mut HashMap<ValueId, ValueId>, v: ValueId| -> Option<f32> {
+        let root = find(parent, v);
+        group_max.get(&root).map(|&mx| scale_of(mx))
+    };
 
-    // Additions and neurons, in program order (their inputs are already retyped).
+    // Retype in program order: additions, shape-only ops, neurons (inputs are retyped first).
     for op in m.body().to_vec() {
-        match m.op(op).kind.clone() {
+        let d = m.op(op).clone();
+        match &d.kind {
             OpKind::Snn(SnnOp::Add) => {
                 let r = m.result(op);
-                let ops = m.op(op).operands.clone();
-                let s = ops.iter().find_map(|v| value_scale.get(v).copied());
-                for &o in &ops {
-                    if let (Some(s), Some(w)) = (s, constant_weight(m, o)) {
-                        quantize_weight_i32(m, w, s, m.op(op).loc.clone())?;
+                let s = group_scale(&mut parent, r);
+                for &o in &d.operands {
+                    if let (Some(s), Some(w)) = (s, constant_weight(m, o))
+                        && m.weights.get(w).ty.elem == ElemType::F32
+                    {
+                        quantize_weight_i32(m, w, s, d.loc.clone())?;
                         let cty = m.ty(o).with_elem(ElemType::I32);
                         m.set_ty(o, cty);
                     }
                 }
-                let elems: Vec<ElemType> = ops.iter().map(|&o| m.ty(o).elem).collect();
-                if elems.contains(&ElemType::F32) {
+                if d.operands.iter().any(|&o| m.ty(o).elem == ElemType::F32) {
                     return Err(Diagnostic::error("cannot quantise an addition of float values")
-                        .with_loc(&m.op(op).loc, "this snn.add")
-                        .with_help(
-                            "additions are quantised when they add currents of synaptic layers, spikes or constants",
-                        ));
+                        .with_loc(&d.loc, "this snn.add")
+                        .with_help("additions are quantised when they add currents of synaptic layers, spikes or constants"));
                 }
                 let ty = m.ty(r).with_elem(ElemType::I32);
                 m.set_ty(r, ty);
-                if let Some(s) = s {
-                    value_scale.insert(r, s);
-                }
             }
-            OpKind::Snn(SnnOp::Lif(mut n) | SnnOp::If(mut n)) => {
-                let x = m.op(op).operands[0];
-                let s = value_scale.get(&x).copied().unwrap_or(1.0);
+            OpKind::Snn(SnnOp::Flatten | SnnOp::Reshape | SnnOp::Transpose { .. } | SnnOp::Concat { .. }) => {
+                let e = m.ty(d.operands[0]).elem;
+                let r = m.result(op);
+                let ty = m.ty(r).with_elem(e);
+                m.set_ty(r, ty);
+            }
+            OpKind::Snn(SnnOp::Lif(n) | SnnOp::If(n)) => {
                 let NeuronParams::Float { beta, threshold } = n.params else { continue };
+                let x = d.operands[0];
+                let s = group_scale(&mut parent, x).unwrap_or(1.0);
                 let thr = (threshold / s).round();
                 if !(0.0..=i32::MAX as f32).contains(&thr) {
                     return Err(Diagnostic::error(format!(
                         "threshold {threshold} is {thr} in units of the layer's scale {s}, outside 0..=i32::MAX"
                     ))
-                    .with_loc(&m.op(op).loc, "this neuron"));
+                    .with_loc(&d.loc, "this neuron"));
                 }
-                let is_if = matches!(m.op(op).kind, OpKind::Snn(SnnOp::If(_)));
+                let is_if = matches!(d.kind, OpKind::Snn(SnnOp::If(_)));
                 let (leak, shift) =
-                    if is_if { (1, 0) } else { ((beta * (1u32 << LEAK_SHIFT) as f32).round() as i32, LEAK_SHIFT) };
+                    if is_if { (1, 0) } else { ((beta * (1u32 << leak_bits) as f32).round() as i32, leak_bits) };
+                let mut n = *n;
                 n.params = NeuronParams::Fixed { leak, shift, threshold: thr as i32 };
                 m.op_mut(op).kind = OpKind::Snn(if is_if { SnnOp::If(n) } else { SnnOp::Lif(n) });
             }
-            OpKind::Snn(
-                SnnOp::Input(_)
-                | SnnOp::Output(_)
-                | SnnOp::Constant { .. }
-                | SnnOp::Linear(_)
-                | SnnOp::Conv2d(_)
-                | SnnOp::Flatten
-                | SnnOp::Reshape
-                | SnnOp::SumPool(_)
-                | SnnOp::AvgPool { .. },
-            ) => {}
-        }
-    }
-    // Shape-only ops carry their operand's element type.
-    for op in m.body().to_vec() {
-        if let OpKind::Snn(SnnOp::Flatten | SnnOp::Reshape) = m.op(op).kind {
-            let e = m.ty(m.op(op).operands[0]).elem;
-            let r = m.result(op);
-            let ty = m.ty(r).with_elem(e);
-            m.set_ty(r, ty);
+            OpKind::Snn(_) | OpKind::Phi(_) => {}
         }
     }
     phi_dialect::verify(m)?;
     Ok(report)
 }
 
-fn weight_of(m: &Module, op: OpId) -> (WeightId, ElemType) {
-    match &m.op(op).kind {
-        OpKind::Snn(SnnOp::Linear(Linear { weight, .. }) | SnnOp::Conv2d(Conv2d { weight, .. })) => {
-            (*weight, m.weights.get(*weight).ty.elem)
-        }
-        OpKind::Snn(_) => unreachable!("called on synaptic ops"),
-    }
-}
-
 fn constant_weight(m: &Module, v: ValueId) -> Option<WeightId> {
     match m.op(m.value(v).def).kind {
         OpKind::Snn(SnnOp::Constant { value }) => Some(value),
-        OpKind::Snn(_) => None,
+        OpKind::Snn(_) | OpKind::Phi(_) => None,
     }
 }
 
@@ -226,14 +259,12 @@ fn reject_float_inputs(m: &Module) -> DResult<()> {
         if let OpKind::Snn(SnnOp::Input(p)) = &m.op(op).kind
             && m.ty(m.result(op)).elem == ElemType::F32
         {
-            {
-                return Err(Diagnostic::error(format!(
-                    "input `{}` is f32 (direct encoding); the integer model takes spikes or integer counts",
-                    p.name
-                ))
-                .with_loc(&m.op(op).loc, "declared here")
-                .with_help("declare the input as bool/uint8 spikes (rate coding) or as integers"));
-            }
+            return Err(Diagnostic::error(format!(
+                "input `{}` is f32 (direct encoding); the integer model takes spikes or integer counts",
+                p.name
+            ))
+            .with_loc(&m.op(op).loc, "declared here")
+            .with_help("declare the input as bool/uint8 spikes (rate coding) or as integers"));
         }
     }
     Ok(())
@@ -250,40 +281,36 @@ fn fold_avg_pools(m: &mut Module) -> DResult<()> {
                 .with_loc(&loc, "this snn.avg_pool")
                 .with_help("use count_include_pad = true or no padding for the integer model"));
         }
-        let r = m.result(op);
-        let uses = m.uses(r);
+        // The synaptic ops it feeds, possibly through shape-only ops.
         let mut targets = Vec::new();
-        for (user, _) in &uses {
-            match &m.op(*user).kind {
-                OpKind::Snn(SnnOp::Linear(_) | SnnOp::Conv2d(_)) => targets.push(*user),
-                OpKind::Snn(SnnOp::Flatten | SnnOp::Reshape) => {
-                    // follow one shape-only op
-                    let r2 = m.result(*user);
-                    for (u2, _) in m.uses(r2) {
-                        match &m.op(u2).kind {
-                            OpKind::Snn(SnnOp::Linear(_) | SnnOp::Conv2d(_)) => targets.push(u2),
-                            OpKind::Snn(_) => return Err(avg_pool_error(&loc)),
-                        }
+        let mut frontier = vec![m.result(op)];
+        while let Some(v) = frontier.pop() {
+            for (user, _) in m.uses(v) {
+                match &m.op(user).kind {
+                    OpKind::Snn(SnnOp::Linear(_) | SnnOp::Conv2d(_)) => targets.push(user),
+                    OpKind::Snn(SnnOp::Flatten | SnnOp::Reshape | SnnOp::Transpose { .. }) => {
+                        frontier.push(m.result(user));
                     }
+                    OpKind::Snn(_) | OpKind::Phi(_) => return Err(avg_pool_error(&loc)),
                 }
-                OpKind::Snn(_) => return Err(avg_pool_error(&loc)),
             }
         }
         let area = (pool.kernel[0] * pool.kernel[1]) as f32;
         for t in targets {
-            let (w, _) = weight_of(m, t);
-            let wt = m.weights.get(w);
-            let scaled: Vec<f32> = wt.as_f32().unwrap_or(&[]).iter().map(|&x| x / area).collect();
-            let ty = wt.ty.clone();
+            let (w, _) = synapse(&m.op(t).kind).expect("synaptic op");
             if m.uses_of_weight(w) > 1 {
                 return Err(Diagnostic::error("a weight shared by several layers cannot absorb an average pool")
                     .with_loc(&loc, ""));
             }
+            let wt = m.weights.get(w);
+            let scaled: Vec<f32> = wt.as_f32().unwrap_or(&[]).iter().map(|&x| x / area).collect();
+            let ty = wt.ty.clone();
             m.weights.set_data(w, ty, WeightData::F32(scaled));
         }
         m.op_mut(op).kind = OpKind::Snn(SnnOp::SumPool(pool));
-        let ty: TensorType = m.ty(m.op(op).operands[0]).clone();
-        let out = m.ty(r).with_elem(if ty.elem == ElemType::F32 { ElemType::F32 } else { ElemType::I32 });
+        let input_elem = m.ty(m.op(op).operands[0]).elem;
+        let r = m.result(op);
+        let out = m.ty(r).with_elem(if input_elem == ElemType::F32 { ElemType::F32 } else { ElemType::I32 });
         m.set_ty(r, out);
     }
     Ok(())

@@ -132,8 +132,12 @@ fn net_spec(m: &Module) -> Result<(NetSpec, Vec<TrainLayer>), Failure> {
                 | SnnOp::Reshape
                 | SnnOp::SumPool(_)
                 | SnnOp::AvgPool { .. }
-                | SnnOp::Add),
+                | SnnOp::Add
+                | SnnOp::Im2col(_)
+                | SnnOp::Transpose { .. }
+                | SnnOp::Concat { .. }),
             ) => return Err(unsupported(other.name(), &data.loc)),
+            OpKind::Phi(p) => return Err(unsupported(p.name(), &data.loc)),
         }
         prev = data.results.first().copied().or(prev);
     }

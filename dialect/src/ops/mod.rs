@@ -7,6 +7,7 @@
 //!
 //! Adding an op: see `docs/ARCHITECTURE.md`, "How to add an op".
 
+pub mod phi;
 pub mod snn;
 
 use crate::attr::Attr;
@@ -14,6 +15,7 @@ use crate::diag::{DResult, Diagnostic, Span};
 use crate::types::TensorType;
 use crate::weights::{WeightId, WeightStore};
 
+pub use phi::PhiOp;
 pub use snn::SnnOp;
 
 /// Every op the IR knows, by dialect.
@@ -21,6 +23,8 @@ pub use snn::SnnOp;
 pub enum OpKind {
     /// The `snn` dialect: spiking layers as the frontend sees them.
     Snn(SnnOp),
+    /// The `phi` dialect: spiking GEMMs split into pattern (Level 1) and residual (Level 2) work.
+    Phi(PhiOp),
 }
 
 /// How many operands an op takes.
@@ -28,6 +32,8 @@ pub enum OpKind {
 pub enum Arity {
     /// Exactly this many.
     Exact(usize),
+    /// This many or more (variadic).
+    AtLeast(usize),
 }
 
 impl Arity {
@@ -35,6 +41,7 @@ impl Arity {
     pub fn accepts(self, n: usize) -> bool {
         match self {
             Arity::Exact(k) => n == k,
+            Arity::AtLeast(k) => n >= k,
         }
     }
 }
@@ -42,13 +49,14 @@ impl Arity {
 impl OpKind {
     /// Every generic op name, for diagnostics ("expected one of ...").
     pub fn all_names() -> Vec<&'static str> {
-        SnnOp::NAMES.to_vec()
+        SnnOp::NAMES.iter().chain(PhiOp::NAMES.iter()).copied().collect()
     }
 
     /// The generic name, `dialect.op`.
     pub fn name(&self) -> &'static str {
         match self {
             OpKind::Snn(op) => op.name(),
+            OpKind::Phi(op) => op.name(),
         }
     }
 
@@ -56,6 +64,7 @@ impl OpKind {
     pub fn arity(&self) -> Arity {
         match self {
             OpKind::Snn(op) => op.arity(),
+            OpKind::Phi(op) => op.arity(),
         }
     }
 
@@ -63,6 +72,7 @@ impl OpKind {
     pub fn num_results(&self) -> usize {
         match self {
             OpKind::Snn(op) => op.num_results(),
+            OpKind::Phi(op) => op.num_results(),
         }
     }
 
@@ -70,6 +80,7 @@ impl OpKind {
     pub fn weights(&self) -> Vec<WeightId> {
         match self {
             OpKind::Snn(op) => op.weights(),
+            OpKind::Phi(op) => op.weights(),
         }
     }
 
@@ -77,6 +88,7 @@ impl OpKind {
     pub fn remap_weights(&mut self, f: &mut dyn FnMut(WeightId) -> WeightId) {
         match self {
             OpKind::Snn(op) => op.remap_weights(f),
+            OpKind::Phi(op) => op.remap_weights(f),
         }
     }
 
@@ -84,6 +96,7 @@ impl OpKind {
     pub fn attributes(&self, weights: &WeightStore) -> Vec<(&'static str, Attr)> {
         match self {
             OpKind::Snn(op) => op.attributes(weights),
+            OpKind::Phi(op) => op.attributes(weights),
         }
     }
 
@@ -93,9 +106,12 @@ impl OpKind {
         if let Some(op) = SnnOp::from_generic(name, attrs)? {
             return Ok(OpKind::Snn(op));
         }
+        if let Some(op) = PhiOp::from_generic(name, attrs)? {
+            return Ok(OpKind::Phi(op));
+        }
         let mut d = Diagnostic::error(format!("unknown op `{name}`"));
         if let Some(s) = name_span {
-            d = d.with_span(s, "not an op of the snn dialect");
+            d = d.with_span(s, "not an op of the snn or phi dialects");
         }
         Err(d.with_help(format!("known ops: {}", OpKind::all_names().join(", "))))
     }
@@ -105,6 +121,7 @@ impl OpKind {
     pub fn infer(&self, operands: &[&TensorType], weights: &WeightStore) -> Result<Option<Vec<TensorType>>, String> {
         match self {
             OpKind::Snn(op) => op.infer(operands, weights),
+            OpKind::Phi(op) => op.infer(operands, weights),
         }
     }
 
@@ -117,6 +134,7 @@ impl OpKind {
     ) -> Result<(), String> {
         match self {
             OpKind::Snn(op) => op.check_types(operands, results, weights),
+            OpKind::Phi(op) => op.check_types(operands, results, weights),
         }
     }
 }
@@ -256,6 +274,16 @@ impl<'a> AttrReader<'a> {
             *o = x as usize;
         }
         Ok(out)
+    }
+
+    /// A required `array<i64: ...>` of at most `max_len` non-negative entries.
+    pub fn index_list(&mut self, name: &str, max_len: usize) -> DResult<Vec<usize>> {
+        let a = self.required(name)?;
+        let Attr::I64Array(v) = &a.value else { return Err(self.wrong(&a, "an array<i64>")) };
+        if v.len() > max_len || v.iter().any(|&x| x < 0 || x as usize >= max_len) {
+            return Err(self.err(a.span, format!("attribute `{name}` of `{}` must list indices below {max_len}", self.op)));
+        }
+        Ok(v.iter().map(|&x| x as usize).collect())
     }
 
     /// A required weight reference.

@@ -20,6 +20,12 @@
 //! | `snn.sum_pool`  | `T×C×H×W`       | `T×C×H'×W'` (i32, or f32 for f32 input) | `kernel_shape`, `strides`, `pads` |
 //! | `snn.avg_pool`  | `T×C×H×W`       | `T×C×H'×W'` f32   | `kernel_shape`, `strides`, `pads`, `count_include_pad` |
 //! | `snn.add`       | `T×…`, `…`      | like the first; f32 if either is f32, else i32 | — (the second operand broadcasts as a suffix) |
+//! | `snn.im2col`    | `T×C×H×W`       | `T×(H'·W')×(c·kh·kw)` | `kernel_shape`, `strides`, `pads`, `dilations`, `channels` (first, count) |
+//! | `snn.transpose` | `T×…`           | permuted          | `perm` (keeps 0 first) |
+//! | `snn.concat`    | `T×…` (≥ 1)     | joined along `axis` | `axis` (≥ 1) |
+//!
+//! `snn.linear` applies to the last dimension of any time-major input (`T×…×K → T×…×N`), so
+//! that `conv-to-gemm` can express a convolution as `im2col → linear → transpose → reshape`.
 //!
 //! Neuron semantics (snnTorch `Leaky(reset_delay=False)`, DESIGN §7) are implemented by the
 //! runtime crate; the fixed-point leak is `(v·leak + 2^(shift−1)) >> shift` (round half up).
@@ -168,13 +174,41 @@ pub enum SnnOp {
     },
     /// Element-wise addition (residual, or bias with a broadcast constant).
     Add,
+    /// The im2col view of a convolution's input: one row per output position, one column per
+    /// (channel, kernel row, kernel column) of a channel range.
+    Im2col(Im2col),
+    /// Permutes dimensions (the time dimension stays first).
+    Transpose {
+        /// The new order of the dimensions.
+        perm: Vec<usize>,
+    },
+    /// Joins tensors along one dimension.
+    Concat {
+        /// The dimension (≥ 1).
+        axis: usize,
+    },
+}
+
+/// Attributes of `snn.im2col`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Im2col {
+    /// Window (h, w).
+    pub kernel: [usize; 2],
+    /// Strides (h, w).
+    pub strides: [usize; 2],
+    /// Zero padding (top, left, bottom, right).
+    pub pads: [usize; 4],
+    /// Dilations (h, w).
+    pub dilations: [usize; 2],
+    /// The channel range read: first channel and count (a group of a grouped convolution).
+    pub channels: [usize; 2],
 }
 
 const MAX_DIM: i64 = 1 << 20;
 
 impl SnnOp {
     /// Generic names of every op of the dialect.
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 15] = [
         "snn.input",
         "snn.output",
         "snn.constant",
@@ -187,6 +221,9 @@ impl SnnOp {
         "snn.sum_pool",
         "snn.avg_pool",
         "snn.add",
+        "snn.im2col",
+        "snn.transpose",
+        "snn.concat",
     ];
 
     /// The generic name.
@@ -204,6 +241,9 @@ impl SnnOp {
             SnnOp::SumPool(_) => "snn.sum_pool",
             SnnOp::AvgPool { .. } => "snn.avg_pool",
             SnnOp::Add => "snn.add",
+            SnnOp::Im2col(_) => "snn.im2col",
+            SnnOp::Transpose { .. } => "snn.transpose",
+            SnnOp::Concat { .. } => "snn.concat",
         }
     }
 
@@ -219,8 +259,11 @@ impl SnnOp {
             | SnnOp::Flatten
             | SnnOp::Reshape
             | SnnOp::SumPool(_)
-            | SnnOp::AvgPool { .. } => Arity::Exact(1),
+            | SnnOp::AvgPool { .. }
+            | SnnOp::Im2col(_)
+            | SnnOp::Transpose { .. } => Arity::Exact(1),
             SnnOp::Add => Arity::Exact(2),
+            SnnOp::Concat { .. } => Arity::AtLeast(1),
         }
     }
 
@@ -238,7 +281,10 @@ impl SnnOp {
             | SnnOp::Reshape
             | SnnOp::SumPool(_)
             | SnnOp::AvgPool { .. }
-            | SnnOp::Add => 1,
+            | SnnOp::Add
+            | SnnOp::Im2col(_)
+            | SnnOp::Transpose { .. }
+            | SnnOp::Concat { .. } => 1,
         }
     }
 
@@ -256,7 +302,10 @@ impl SnnOp {
             | SnnOp::Reshape
             | SnnOp::SumPool(_)
             | SnnOp::AvgPool { .. }
-            | SnnOp::Add => Vec::new(),
+            | SnnOp::Add
+            | SnnOp::Im2col(_)
+            | SnnOp::Transpose { .. }
+            | SnnOp::Concat { .. } => Vec::new(),
         }
     }
 
@@ -278,7 +327,10 @@ impl SnnOp {
             | SnnOp::Reshape
             | SnnOp::SumPool(_)
             | SnnOp::AvgPool { .. }
-            | SnnOp::Add => {}
+            | SnnOp::Add
+            | SnnOp::Im2col(_)
+            | SnnOp::Transpose { .. }
+            | SnnOp::Concat { .. } => {}
         }
     }
 
@@ -339,6 +391,15 @@ impl SnnOp {
                     out.push(("count_include_pad", Attr::Bool(*count_include_pad)));
                 }
             }
+            SnnOp::Im2col(c) => {
+                out.push(("kernel_shape", arr(&c.kernel)));
+                out.push(("strides", arr(&c.strides)));
+                out.push(("pads", arr(&c.pads)));
+                out.push(("dilations", arr(&c.dilations)));
+                out.push(("channels", arr(&c.channels)));
+            }
+            SnnOp::Transpose { perm } => out.push(("perm", arr(perm))),
+            SnnOp::Concat { axis } => out.push(("axis", Attr::Int(*axis as i64, IntTy::I64))),
             SnnOp::Flatten | SnnOp::Reshape | SnnOp::Add => {}
         }
         out
@@ -388,6 +449,15 @@ impl SnnOp {
                 let n = Neuron { params, reset };
                 if is_lif { SnnOp::Lif(n) } else { SnnOp::If(n) }
             }
+            "snn.im2col" => SnnOp::Im2col(Im2col {
+                kernel: a.dims("kernel_shape", 1, MAX_DIM)?,
+                strides: a.dims("strides", 1, MAX_DIM)?,
+                pads: a.dims("pads", 0, MAX_DIM)?,
+                dilations: a.dims("dilations", 1, MAX_DIM)?,
+                channels: a.dims("channels", 0, MAX_DIM)?,
+            }),
+            "snn.transpose" => SnnOp::Transpose { perm: a.index_list("perm", crate::types::MAX_RANK)? },
+            "snn.concat" => SnnOp::Concat { axis: a.int("axis", 1..=crate::types::MAX_RANK as i64)? as usize },
             "snn.flatten" => SnnOp::Flatten,
             "snn.reshape" => SnnOp::Reshape,
             "snn.add" => SnnOp::Add,
@@ -410,17 +480,20 @@ impl SnnOp {
             SnnOp::Output(_) => Ok(Some(vec![])),
             SnnOp::Constant { value } => one(weights.get(*value).ty.clone()),
             SnnOp::Linear(l) => {
-                let x = time_major(ops[0], 2, "input of snn.linear")?;
+                let x = ops[0];
+                if x.rank() < 2 {
+                    return Err(format!("input of snn.linear is {x}, expected time-major T×…×K"));
+                }
                 let w = &weights.get(l.weight).ty;
                 let out_elem = synapse_mode(self.name(), x.elem, w.elem)?;
-                if w.rank() != 2 || w.shape[0] != x.shape[1] {
-                    return Err(format!(
-                        "snn.linear weight {w} does not match input {x}: the weight is K×N with K = {}",
-                        x.shape[1]
-                    ));
+                let k = x.shape[x.rank() - 1];
+                if w.rank() != 2 || w.shape[0] != k {
+                    return Err(format!("snn.linear weight {w} does not match input {x}: the weight is K×N with K = {k}"));
                 }
                 check_bias(l.bias, w.shape[1], out_elem, weights)?;
-                one(TensorType::new(vec![x.shape[0], w.shape[1]], out_elem))
+                let mut shape = x.shape.clone();
+                *shape.last_mut().expect("rank ≥ 2") = w.shape[1];
+                one(TensorType::new(shape, out_elem))
             }
             SnnOp::Conv2d(c) => {
                 let x = time_major(ops[0], 4, "input of snn.conv2d")?;
@@ -503,6 +576,46 @@ impl SnnOp {
                     if a.elem == ElemType::F32 || b.elem == ElemType::F32 { ElemType::F32 } else { ElemType::I32 };
                 one(a.with_elem(elem))
             }
+            SnnOp::Im2col(c) => {
+                let x = time_major(ops[0], 4, "input of snn.im2col")?;
+                let [first, count] = c.channels;
+                if count == 0 || first + count > x.shape[1] {
+                    return Err(format!("snn.im2col channels {first}+{count} exceed the {} of {x}", x.shape[1]));
+                }
+                let h = window_out(x.shape[2], c.kernel[0], c.strides[0], c.pads[0], c.pads[2], c.dilations[0])?;
+                let w = window_out(x.shape[3], c.kernel[1], c.strides[1], c.pads[1], c.pads[3], c.dilations[1])?;
+                one(TensorType::new(vec![x.shape[0], h * w, count * c.kernel[0] * c.kernel[1]], x.elem))
+            }
+            SnnOp::Transpose { perm } => {
+                let x = ops[0];
+                let mut sorted = perm.clone();
+                sorted.sort_unstable();
+                if perm.len() != x.rank() || perm.first() != Some(&0) || sorted.iter().enumerate().any(|(i, &p)| i != p) {
+                    return Err(format!(
+                        "snn.transpose perm {perm:?} must be a permutation of 0..{} that keeps 0 (time) first",
+                        x.rank()
+                    ));
+                }
+                one(TensorType::new(perm.iter().map(|&p| x.shape[p]).collect::<Vec<_>>(), x.elem))
+            }
+            SnnOp::Concat { axis } => {
+                let first = ops[0];
+                if *axis == 0 || *axis >= first.rank() {
+                    return Err(format!("snn.concat axis {axis} must be a non-time dimension of {first}"));
+                }
+                let mut shape = first.shape.clone();
+                shape[*axis] = 0;
+                for t in ops {
+                    let same = t.rank() == first.rank()
+                        && t.elem == first.elem
+                        && t.shape.iter().zip(&first.shape).enumerate().all(|(i, (a, b))| i == *axis || a == b);
+                    if !same {
+                        return Err(format!("snn.concat operands {first} and {t} differ outside axis {axis}"));
+                    }
+                    shape[*axis] += t.shape[*axis];
+                }
+                one(TensorType::new(shape, first.elem))
+            }
         }
     }
 
@@ -552,7 +665,10 @@ impl SnnOp {
                 | SnnOp::Flatten
                 | SnnOp::SumPool(_)
                 | SnnOp::AvgPool { .. }
-                | SnnOp::Add => unreachable!("these ops have a type rule"),
+                | SnnOp::Add
+                | SnnOp::Im2col(_)
+                | SnnOp::Transpose { .. }
+                | SnnOp::Concat { .. } => unreachable!("these ops have a type rule"),
             },
         }
     }

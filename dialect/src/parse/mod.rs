@@ -768,6 +768,12 @@ fn build(g: GenericModule, resources: HashMap<String, (String, Span)>) -> DResul
         let mut reader = AttrReader::new(&op.name, Some(op.name_span), op.attrs, &mut resolve);
         let kind = OpKind::from_generic(&op.name, Some(op.name_span), &mut reader)?;
         let discardable = reader.finish()?;
+        // Resources in discardable attributes (e.g. calibration statistics) are weights too.
+        for a in &discardable {
+            if let Attr::Resource { name, ty } = &a.value {
+                resolve(name, ty, a.span)?;
+            }
+        }
         let want = kind.num_results();
         if op.num_results != want || op.result_types.len() != want {
             return Err(Diagnostic::error(format!(

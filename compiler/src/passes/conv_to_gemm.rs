@@ -1,0 +1,139 @@
+//! `conv-to-gemm`: every `snn.conv2d` becomes a spiking GEMM over its im2col view.
+//!
+//! A convolution of `T×C×H×W` with `O×(C/g)×kh×kw` weights becomes, per group `g`:
+//!
+//! ```text
+//! cols_g = snn.im2col(x) {channels = [g·C/G, C/G], kernel, strides, pads, dilations}   : T×P×K
+//! y_g    = snn.linear(cols_g) {weight = W_g : K×(O/G), bias = b_g}                     : T×P×(O/G)
+//! ```
+//!
+//! with `P = H'·W'` output positions as rows (so a GEMM's rows are `T × positions`, as in the
+//! Phi paper) and `K = (C/G)·kh·kw` columns ordered `(c, ky, kx)`; then the groups are joined
+//! (`snn.concat` along the channel axis when `G > 1`), brought back to channels-first
+//! (`snn.transpose {perm = [0, 2, 1]}`: `T×O×P`) and reshaped to `T×O×H'×W'`. The weights
+//! `W_g[k, o] = W[g·O/G + o, c, ky, kx]` keep their element type (float or quantised).
+
+use phi_dialect::ir::Module;
+use phi_dialect::ops::snn::{Conv2d, Im2col, Linear};
+use phi_dialect::ops::{OpKind, SnnOp};
+use phi_dialect::weights::{WeightData, WeightId};
+use phi_dialect::{DResult, Diagnostic, TensorType};
+
+use super::{Pass, PassContext, PassInfo};
+
+/// Registry entry.
+pub static INFO: PassInfo = PassInfo {
+    name: "conv-to-gemm",
+    summary: "lower snn.conv2d to im2col + snn.linear (rows = T × output positions, K = C·kh·kw)",
+    options: &[],
+    create: |_| Ok(Box::new(ConvToGemm)),
+};
+
+/// The pass.
+pub struct ConvToGemm;
+
+impl Pass for ConvToGemm {
+    fn name(&self) -> &'static str {
+        INFO.name
+    }
+
+    fn run(&mut self, m: &mut Module, cx: &mut PassContext<'_>) -> DResult<()> {
+        let mut n = 0;
+        for op in m.body().to_vec() {
+            let OpKind::Snn(SnnOp::Conv2d(c)) = m.op(op).kind.clone() else { continue };
+            lower_conv(m, op, &c)?;
+            n += 1;
+        }
+        if n > 0 {
+            cx.remark(INFO.name, format!("lowered {n} convolution(s) to GEMMs"));
+        }
+        Ok(())
+    }
+}
+
+/// Slices and reorders the weights of group `g` into `K × (O/G)`.
+fn group_weight(data: &WeightData, shape: &[usize], groups: usize, g: usize) -> WeightData {
+    let (o, cg, kh, kw) = (shape[0], shape[1], shape[2], shape[3]);
+    let og = o / groups;
+    let k = cg * kh * kw;
+    // W_g[kk, oo] = W[g·og + oo, kk] (W is O × K row-major)
+    let src = |kk: usize, oo: usize| (g * og + oo) * k + kk;
+    match data {
+        WeightData::F32(v) => WeightData::F32((0..k).flat_map(|kk| (0..og).map(move |oo| v[src(kk, oo)])).collect()),
+        WeightData::I8(v) => WeightData::I8((0..k).flat_map(|kk| (0..og).map(move |oo| v[src(kk, oo)])).collect()),
+        WeightData::I1(_) | WeightData::I16(_) | WeightData::I32(_) | WeightData::Elided => data.clone(),
+    }
+}
+
+fn slice_bias(data: &WeightData, from: usize, len: usize) -> WeightData {
+    match data {
+        WeightData::F32(v) => WeightData::F32(v[from..from + len].to_vec()),
+        WeightData::I32(v) => WeightData::I32(v[from..from + len].to_vec()),
+        WeightData::I1(_) | WeightData::I8(_) | WeightData::I16(_) | WeightData::Elided => data.clone(),
+    }
+}
+
+fn lower_conv(m: &mut Module, op: phi_dialect::OpId, c: &Conv2d) -> DResult<()> {
+    let loc = m.op(op).loc.clone();
+    let x = m.op(op).operands[0];
+    let out = m.result(op);
+    let out_ty = m.ty(out).clone();
+    let w = m.weights.get(c.weight).clone();
+    if matches!(w.data, WeightData::Elided) {
+        return Err(Diagnostic::error(format!("weight `{}` was elided; conv-to-gemm needs its data", w.name))
+            .with_loc(&loc, ""));
+    }
+    let (o, cg, kh, kw) = (w.ty.shape[0], w.ty.shape[1], w.ty.shape[2], w.ty.shape[3]);
+    let og = o / c.groups;
+    let bias = c.bias.map(|b| m.weights.get(b).clone());
+    let fail = |e: String| Diagnostic::error(e).with_loc(&loc, "lowering this convolution");
+    let mut parts = Vec::new();
+    for g in 0..c.groups {
+        let cols = m
+            .insert_before_inferred(
+                op,
+                OpKind::Snn(SnnOp::Im2col(Im2col {
+                    kernel: [kh, kw],
+                    strides: c.strides,
+                    pads: c.pads,
+                    dilations: c.dilations,
+                    channels: [g * cg, cg],
+                })),
+                vec![x],
+                loc.clone(),
+            )
+            .map_err(fail)?;
+        let suffix = if c.groups > 1 { format!(".g{g}") } else { String::new() };
+        let wg: WeightId = m.weights.add(
+            &format!("{}{suffix}.gemm", w.name),
+            TensorType::new(vec![cg * kh * kw, og], w.ty.elem),
+            group_weight(&w.data, &w.ty.shape, c.groups, g),
+        );
+        let bg = bias.as_ref().map(|b| {
+            m.weights.add(&format!("{}{suffix}", b.name), TensorType::new(vec![og], b.ty.elem), slice_bias(&b.data, g * og, og))
+        });
+        let lin = m
+            .insert_before_inferred(
+                op,
+                OpKind::Snn(SnnOp::Linear(Linear { weight: wg, bias: bg })),
+                vec![m.result(cols)],
+                loc.clone(),
+            )
+            .map_err(fail)?;
+        parts.push(m.result(lin));
+    }
+    let joined = if parts.len() > 1 {
+        let cat = m.insert_before_inferred(op, OpKind::Snn(SnnOp::Concat { axis: 2 }), parts, loc.clone()).map_err(fail)?;
+        m.result(cat)
+    } else {
+        parts[0]
+    };
+    let tr = m
+        .insert_before_inferred(op, OpKind::Snn(SnnOp::Transpose { perm: vec![0, 2, 1] }), vec![joined], loc.clone())
+        .map_err(fail)?;
+    let reshape = m.insert_before(op, OpKind::Snn(SnnOp::Reshape), vec![m.result(tr)], vec![out_ty], loc);
+    let r = m.result(reshape);
+    m.replace_all_uses(out, r);
+    m.remove(op);
+    Ok(())
+}
