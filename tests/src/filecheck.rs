@@ -519,7 +519,7 @@ impl Run<'_> {
     }
 
     fn record(&mut self, f: &Found) {
-        for (k, v) in &f.defs {
+        for (k, v, _) in &f.defs {
             self.vars.insert(k.clone(), v.clone());
         }
     }
@@ -650,6 +650,9 @@ impl Run<'_> {
                 self.report.diag(&self.fc.sources[p.src], p.loc, 0, "error", &msg);
                 self.report.diag(self.input, f.pos, f.len, "note", "found here");
                 self.var_notes(p, f.pos);
+                for (name, _, (s, e)) in &f.defs {
+                    self.report.diag(self.input, *s, e - s, "note", &format!("captured var \"{name}\""));
+                }
                 self.report.annotate(label(p), f.pos, f.pos + f.len, Mark::Bad, "error: no match expected");
                 ok = false;
             }

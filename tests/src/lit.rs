@@ -390,6 +390,74 @@ mod tests {
         assert!(parse_script("// XFAIL: !system-linux\n").is_err());
     }
 
+    fn config(timeout: u64) -> Config {
+        Config {
+            phic: PathBuf::from("/nonexistent/phic"),
+            tools_dir: PathBuf::from("/nonexistent"),
+            timeout: Duration::from_secs(timeout),
+            keep_tmp: false,
+        }
+    }
+
+    fn run_file(name: &str, text: &str, cfg: &Config) -> Result<Option<String>, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        run_test(&path, name, cfg)
+    }
+
+    #[test]
+    fn failure_report_names_the_run_line_status_and_output() {
+        let text = "// RUN: true\n// RUN: echo to-stdout; echo to-stderr >&2; exit 3\n// RUN: echo never\n";
+        let err = run_file("t.mlir", text, &config(60)).unwrap_err();
+        assert!(err.starts_with("lit test failed: t.mlir ("), "{err}");
+        assert!(err.contains("\nRUN at line 2: echo to-stdout; echo to-stderr >&2; exit 3\nexit status 3\n"), "{err}");
+        assert!(err.contains("--- stdout ---\nto-stdout\n--- stderr ---\nto-stderr\n"), "{err}");
+    }
+
+    #[test]
+    fn substitutions_reach_the_shell() {
+        let text = "// RUN: test \"%s\" = \"$PWD/t.mlir\" && echo hi > %t && grep -q hi %t\n// RUN: test -d %S\n";
+        assert_eq!(run_file("t.mlir", text, &config(60)), Ok(None));
+    }
+
+    #[test]
+    fn pipelines_fail_when_any_command_fails() {
+        let err = run_file("t.mlir", "// RUN: false | cat\n", &config(60)).unwrap_err();
+        assert!(err.contains("exit status 1"), "{err}");
+    }
+
+    #[test]
+    fn xfail_xpass_and_missing_run_lines() {
+        let ok = run_file("t.mlir", "// XFAIL: *\n// RUN: false\n", &config(60)).unwrap();
+        assert!(ok.is_some_and(|n| n.contains("XFAIL")));
+        let err = run_file("t.mlir", "// XFAIL: *\n// RUN: true\n", &config(60)).unwrap_err();
+        assert!(err.contains("XPASS"), "{err}");
+        let err = run_file("t.mlir", "// CHECK: x\n", &config(60)).unwrap_err();
+        assert!(err.contains("UNRESOLVED: the test has no 'RUN:' line"), "{err}");
+    }
+
+    #[test]
+    fn a_hanging_command_times_out() {
+        let started = Instant::now();
+        let err = run_file("t.mlir", "// RUN: sleep 30 | cat\n", &config(1)).unwrap_err();
+        assert!(err.contains("timed out after 1 s"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(20));
+    }
+
+    #[test]
+    fn discovery_skips_inputs_and_other_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["b/x.mlir", "a.snn", "Inputs/h.mlir", "b/Inputs/h.mlir", "c.txt", "lit.cfg.py"] {
+            let p = dir.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "").unwrap();
+        }
+        let found: Vec<_> =
+            discover(dir.path()).unwrap().iter().map(|p| p.strip_prefix(dir.path()).unwrap().to_path_buf()).collect();
+        assert_eq!(found, vec![PathBuf::from("a.snn"), PathBuf::from("b/x.mlir")]);
+    }
+
     #[test]
     fn substitutions() {
         let subs = Substitutions {

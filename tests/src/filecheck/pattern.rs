@@ -10,8 +10,10 @@
 //!
 //! A variable used on the line that defines it (`[[X:...]] ... [[X]]`) is a back-reference in
 //! LLVM; the `regex` crate has none, so such a use matches the definition's regex in its own
-//! group and a match counts only when both groups captured the same text (the leftmost match at
-//! each start position is tried; a different alternative at the same start is not explored).
+//! group, and a match counts when both groups captured the same text, or else when the pattern
+//! with the use replaced by the definition's captured text matches at the same start. This finds
+//! what LLVM finds in the usual cases; a definition that would have to capture something else
+//! than its leftmost-first match at that start is not explored.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -272,8 +274,8 @@ pub struct Found {
     pub pos: usize,
     /// Length in bytes.
     pub len: usize,
-    /// Variables defined by the match.
-    pub defs: Vec<(String, Value)>,
+    /// Variables defined by the match, with the byte range each was captured from.
+    pub defs: Vec<(String, Value, (usize, usize))>,
 }
 
 /// What a pattern compiles to once the values of the variables it uses are known.
@@ -281,8 +283,16 @@ pub struct Found {
 pub enum Compiled {
     /// A literal string.
     Fixed(String),
-    /// A regex, the variable groups it defines, and pairs of groups that must capture equal text.
-    Re { re: Regex, defs: Vec<CompiledDef>, equal: Vec<(String, String)> },
+    /// A regex, the variable groups it defines, pairs of groups that must capture equal text
+    /// (a use of a variable defined on the same line), and for those the regex source with the
+    /// byte span of each use and the group of its definition.
+    Re {
+        re: Regex,
+        defs: Vec<CompiledDef>,
+        equal: Vec<(String, String)>,
+        source: String,
+        uses: Vec<(usize, usize, String)>,
+    },
     /// `CHECK-EMPTY`: an empty line.
     Empty,
     /// The end of the region.
@@ -648,6 +658,7 @@ impl Pattern {
         }
         let mut defs = Vec::new();
         let mut equal = Vec::new();
+        let mut uses = Vec::new();
         let mut undefined = Vec::new();
         let mut def_groups: HashMap<&str, (String, String)> = HashMap::new();
         for (k, p) in self.pieces.iter().enumerate() {
@@ -667,7 +678,9 @@ impl Pattern {
                 Piece::Use { name } => {
                     if let Some((group, r)) = def_groups.get(name.as_str()) {
                         let own = format!("fcuse{k}");
+                        let from = re.len();
                         let _ = write!(re, "(?P<{own}>{r})");
+                        uses.push((from, re.len(), group.clone()));
                         equal.push((group.clone(), own));
                     } else if let Some(v) = vars.get(name) {
                         re.push_str(&regex::escape(&v.text()));
@@ -713,8 +726,9 @@ impl Pattern {
         }
         // Every fragment was validated when parsed; a failure here is a bug, reported as a
         // pattern that matches nothing rather than a panic.
-        let re = Regex::new(&re).unwrap_or_else(|_| Regex::new("[^\\s\\S]").expect("static regex"));
-        Ok(Compiled::Re { re, defs, equal })
+        let source = re;
+        let re = Regex::new(&source).unwrap_or_else(|_| Regex::new("[^\\s\\S]").expect("static regex"));
+        Ok(Compiled::Re { re, defs, equal, source, uses })
     }
 
     /// Finds the first match in `text[start..end]`.
@@ -732,7 +746,22 @@ impl Pattern {
             Compiled::Fixed(s) => {
                 text[start..end].find(s.as_str()).map(|p| Found { pos: start + p, len: s.len(), defs: Vec::new() })
             }
-            Compiled::Re { re, defs, equal } => {
+            Compiled::Re { re, defs, equal, source, uses } => {
+                let found = |caps: &regex::Captures<'_>, line_start: usize| {
+                    let whole = caps.get(0).map_or(0..0, |m| m.range());
+                    let defs = defs
+                        .iter()
+                        .filter_map(|d| {
+                            let m = caps.name(&d.group)?;
+                            let v = match d.num {
+                                Some(f) => Value::Num(f.read(m.as_str())?, f),
+                                None => Value::Str(m.as_str().to_string()),
+                            };
+                            Some((d.name.clone(), v, (line_start + m.start(), line_start + m.end())))
+                        })
+                        .collect();
+                    Found { pos: line_start + whole.start, len: whole.len(), defs }
+                };
                 let mut line_start = start;
                 loop {
                     let line_end = text[line_start..end].find('\n').map_or(end, |p| line_start + p);
@@ -745,20 +774,13 @@ impl Pattern {
                             .iter()
                             .all(|(a, b)| caps.name(a).map(|m| m.as_str()) == caps.name(b).map(|m| m.as_str()));
                         if consistent {
-                            let defs = defs
-                                .iter()
-                                .filter_map(|d| {
-                                    let s = caps.name(&d.group)?.as_str();
-                                    let v = match d.num {
-                                        Some(f) => Value::Num(f.read(s)?, f),
-                                        None => Value::Str(s.to_string()),
-                                    };
-                                    Some((d.name.clone(), v))
-                                })
-                                .collect();
-                            return Some(Found { pos: line_start + whole.start, len: whole.len(), defs });
+                            return Some(found(&caps, line_start));
                         }
-                        // Try the next start position.
+                        // A back-reference did not hold: retry at the same start with each use
+                        // replaced by the text its definition captured.
+                        if let Some(caps) = specialize(source, uses, &caps, line, whole.start) {
+                            return Some(found(&caps, line_start));
+                        }
                         at = whole.start + line[whole.start..].chars().next().map_or(1, char::len_utf8);
                     }
                     if line_end >= end {
@@ -769,6 +791,31 @@ impl Pattern {
             }
         }
     }
+}
+
+/// Back-reference emulation: `source` with each use span replaced by the escaped text its
+/// definition group captured in `caps`, matched at `start` of `line`; the match counts when the
+/// definitions capture the same texts again.
+fn specialize<'h>(
+    source: &str,
+    uses: &[(usize, usize, String)],
+    caps: &regex::Captures<'_>,
+    line: &'h str,
+    start: usize,
+) -> Option<regex::Captures<'h>> {
+    let mut src = String::with_capacity(source.len());
+    let mut last = 0;
+    for (from, to, group) in uses {
+        src.push_str(&source[last..*from]);
+        src.push_str(&regex::escape(caps.name(group)?.as_str()));
+        last = *to;
+    }
+    src.push_str(&source[last..]);
+    let re = Regex::new(&src).ok()?;
+    let again = re.captures_at(line, start)?;
+    let same_start = again.get(0).is_some_and(|m| m.start() == start);
+    let same_defs = uses.iter().all(|(_, _, g)| again.name(g).map(|m| m.as_str()) == caps.name(g).map(|m| m.as_str()));
+    (same_start && same_defs).then_some(again)
 }
 
 impl Piece {

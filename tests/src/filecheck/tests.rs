@@ -319,6 +319,9 @@ fn same_line_definition_and_use() {
     pass("CHECK: [[A:[0-9]+]] + [[A]]\n", "1 + 2\n3 + 3\n");
     fail("CHECK: [[A:[0-9]+]] + [[A]]\n", "1 + 2\n3 + 4\n");
     pass("CHECK: [[A:[0-9]]] [[A]]\n", "1 2 ; 5 5\n");
+    // The use is shorter than what its regex would match greedily.
+    pass("CHECK: [[W:[a-c]+]] [[W]]\n", "a ab\n");
+    pass("CHECK: \"snn.add\"(%[[X:[0-9]+]], %[[X]])\n", "\"snn.add\"(%0, %1)\n\"snn.add\"(%2, %2)\n");
 }
 
 #[test]
