@@ -297,7 +297,7 @@ impl FileCheck {
             let line_end = text[line_start..].find('\n').map_or(text.len(), |p| line_start + p);
             let mut i = line_start;
             'scan: while i < line_end {
-                if i > line_start && is_word_char(bytes[i - 1]) {
+                if !text.is_char_boundary(i) || (i > line_start && is_word_char(bytes[i - 1])) {
                     i += 1;
                     continue;
                 }

@@ -518,6 +518,13 @@ fn dump_filter_and_context() {
 }
 
 #[test]
+fn non_ascii_text() {
+    pass("// Ünïcödé … CHECK: grüße\nCHECK-NEXT: {{.}}x\n", "«grüße»\néx\n");
+    let f = fail("CHECK: «b»\n", "«a» «c»\n");
+    assert!(f.report.contains("<stdin>:1:1: note: scanning from here"), "{f}");
+}
+
+#[test]
 fn canonicalize_rules() {
     assert_eq!(canonicalize("a \t b\r\nc\t\n", false), "a b\nc \n");
     assert_eq!(canonicalize("a \t b\r\n", true), "a \t b\n");
