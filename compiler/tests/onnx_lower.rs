@@ -216,7 +216,7 @@ Block <decay: float = 0.75> (inp, weight) => (out)
                 NeuronParams::Float { beta, .. } => Some(beta),
                 NeuronParams::Fixed { .. } => None,
             },
-            OpKind::Snn(_) => None,
+            OpKind::Snn(_) | OpKind::Phi(_) => None,
         })
         .collect();
     assert_eq!(betas, [0.5, 0.75]);

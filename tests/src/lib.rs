@@ -1,1 +1,6 @@
-//! Cross-crate integration tests and the lit suite of the Phi toolchain.
+//! Cross-crate integration tests and the lit suite of the Phi toolchain: a FileCheck
+//! ([`filecheck`], also the `FileCheck` binary), lit's `not` (the `not` binary), and the runner
+//! of the `tests/lit/**` files ([`lit`], driven by `tests/lit.rs`). See `docs/testing.md`.
+
+pub mod filecheck;
+pub mod lit;
