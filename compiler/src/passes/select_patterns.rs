@@ -108,8 +108,13 @@ fn calibrated(m: &Module, op: OpId) -> Option<(Vec<i32>, u32)> {
     Some((m.weights.get(w).as_i32()?.to_vec(), k))
 }
 
-/// Selects patterns for every partition (in parallel; the result does not depend on it).
-pub fn select_layer(stats: &[PartitionStats], opts: &SelectOptions) -> Vec<(Selection, Option<Selection>)> {
+/// Selects patterns for every partition (in parallel; the result does not depend on it),
+/// with the k-means baseline alongside when the cost-aware algorithm is chosen.
+pub fn select_layer(
+    stats: &[PartitionStats],
+    opts: &SelectOptions,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Vec<(Selection, Option<Selection>)> {
     stats
         .par_iter()
         .map(|s| {
@@ -118,6 +123,9 @@ pub fn select_layer(stats: &[PartitionStats], opts: &SelectOptions) -> Vec<(Sele
                 Algorithm::CostAware => Some(select(s, &SelectOptions { algorithm: Algorithm::KMeans, ..*opts })),
                 Algorithm::KMeans => None,
             };
+            if let Some(p) = progress {
+                p.inc(1);
+            }
             (chosen, baseline)
         })
         .collect()
@@ -145,7 +153,18 @@ impl Pass for SelectPatterns {
             }
             let base = decode_stats(&table, ck, cols);
             let stats = if ck == self.k { base } else { split_stats(&base, ck, self.k, cols) };
-            let results = select_layer(&stats, &self.opts);
+            let bar = cx.progress.then(|| {
+                let b = indicatif::ProgressBar::new(stats.len() as u64);
+                b.set_style(
+                    indicatif::ProgressStyle::with_template("select-patterns [{bar:30}] {pos}/{len} partitions {elapsed}")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                b
+            });
+            let results = select_layer(&stats, &self.opts, bar.as_ref());
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
             let q = self.opts.q;
             let mut pats = vec![0i32; stats.len() * q];
             for (p, (sel, _)) in results.iter().enumerate() {
