@@ -2,10 +2,12 @@
 //!
 //! - [`frontend`]: ONNX text (and IR text) → verified `snn` module;
 //! - [`passes`]: transformations (`quantize` today);
+//! - [`patterns`]: packed activations, partition statistics and pattern selection (k-means);
 //! - [`train`]: surrogate-gradient training with candle (`phic train`);
 //! - [`driver`]: the `phic` command line.
 
 pub mod driver;
 pub mod frontend;
 pub mod passes;
+pub mod patterns;
 pub mod train;
