@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use phi_compiler::patterns::{
-    Algorithm, BitMatrix, PartitionStats, SelectOptions, count_partitions, select, select_all,
+    Algorithm, BitMatrix, Init, PartitionStats, SelectOptions, count_partitions, select, select_all,
 };
 use phi_runtime::rng::uniform_below;
 use rand_chacha::ChaCha8Rng;
@@ -156,6 +156,16 @@ fn benches(c: &mut Criterion) {
         ca_time.as_secs_f64(),
         km.iter().filter(|s| s.converged).count(),
         km.len()
+    );
+    let frequency = SelectOptions { init: Init::Frequency, ..kmeans };
+    let fr_ops: u64 = select_all(&stats, &frequency).iter().map(|s| s.ops_objective).sum();
+    let passes: usize = ca.iter().map(|s| s.iterations).sum();
+    println!(
+        "k-means with frequency initialisation: ops {fr_ops} ({:.2}× fewer than bit sparsity); cost-aware: {:.1} local-search passes per partition on average, converged in {}/{} partitions",
+        bit as f64 / fr_ops as f64,
+        passes as f64 / ca.len() as f64,
+        ca.iter().filter(|s| s.converged).count(),
+        ca.len()
     );
     let mut group = c.benchmark_group("select_q128");
     group.sample_size(10).sampling_mode(SamplingMode::Flat).measurement_time(Duration::from_secs(30));

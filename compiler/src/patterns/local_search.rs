@@ -1,5 +1,5 @@
 //! Cost-aware local search: improves a pattern set by directly lowering the operation count
-//! `Σ count · cost(x)` (see [`super::matching`]).
+//! `Σ count · cost(x)` (see [`super::cost`]).
 //!
 //! State: the candidate vectors (popcount ≥ 2; zero and one-hot vectors cost the same whatever
 //! the patterns), and for each its nearest pattern (lowest index on ties), that distance and

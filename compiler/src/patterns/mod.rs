@@ -28,14 +28,14 @@
 //!    vectors dropped), weighted by their counts.
 //! 2. With `q = 0` or no candidates there are no patterns. With at most `q` candidates the
 //!    patterns are exactly the candidates (in increasing order). Otherwise weighted k-means in
-//!    Hamming space runs (rules in [`kmeans`](self::kmeans): k-means++ or frequency
+//!    Hamming space runs (rules in [`kmeans`]: k-means++ or frequency
 //!    initialisation, nearest centroid with ties to the lowest index, per-bit weighted mean
 //!    rounded at 0.5 with exactly 0.5 → 1, deterministic re-seeding of empty clusters, at most
 //!    `max_iters` updates).
 //! 3. The final k-means set drops centroids of popcount < 2 and later duplicates (keeping the
 //!    first), so it holds at most `q` distinct patterns of popcount ≥ 2.
 //! 4. [`Algorithm::CostAware`] then runs a deterministic local search (rules in
-//!    [`local_search`](self::local_search)) from that set, accepting only moves that strictly
+//!    [`local_search`]) from that set, accepting only moves that strictly
 //!    lower `ops_objective`, so it is never worse than [`Algorithm::KMeans`] with the same
 //!    options (asserted in debug builds and tested).
 //!

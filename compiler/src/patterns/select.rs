@@ -303,6 +303,29 @@ mod tests {
         assert_ne!(a, b);
     }
 
+    /// The paper's worst case per partition: every 16-bit vector occurs (65 536 distinct),
+    /// q = 128. Slow in debug builds: `cargo test --release -p phi-compiler -- --ignored`.
+    #[test]
+    #[ignore = "seconds in release, minutes in debug"]
+    fn paper_scale_partition() {
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let counts: BTreeMap<u32, u64> = (0..1u32 << 16).map(|v| (v, 1 + u64::from(rng.next_u32() % 50))).collect();
+        let stats = stats_from(16, counts);
+        for algorithm in [Algorithm::KMeans, Algorithm::CostAware] {
+            let opts = SelectOptions { algorithm, ..Default::default() };
+            let t = std::time::Instant::now();
+            let s = select(&stats, &opts);
+            eprintln!(
+                "{algorithm:?}: {} iterations, ops {} / bit-sparse {}, {:.2} s",
+                s.iterations,
+                s.ops_objective,
+                s.bit_sparse_ops,
+                t.elapsed().as_secs_f64()
+            );
+            check_invariants(&stats, &opts, &s);
+        }
+    }
+
     #[test]
     fn end_to_end_from_a_bit_matrix() {
         // Rows drawn from 4 prototypes over 64 columns; k = 16 gives 4 partitions.
