@@ -292,15 +292,28 @@ fn run_compile(a: &CompileArgs, sources: &mut SourceMap) -> Result<(), Failure> 
 
 fn report_sparsity(a: &CompileArgs, m: &Module, model_dir: &std::path::Path) -> Result<(), Failure> {
     let mut sink = std::io::sink();
-    let cx = PassContext { model_dir: model_dir.to_path_buf(), calib: a.calib.clone(), remarks: &mut sink, progress: false };
+    let cx =
+        PassContext { model_dir: model_dir.to_path_buf(), calib: a.calib.clone(), remarks: &mut sink, progress: false };
     let calib = crate::passes::calibrate::calibration_path(m, &cx)?;
     let x = crate::passes::calibrate::read_inputs(m, &calib, usize::MAX)?;
     let layers = sparsity::measure(m, &x)?;
-    println!("{}", sparsity::render(&format!("Sparsity on the calibration data ({}, {} samples)", calib.display(), x.shape[0]), &layers));
+    println!(
+        "{}",
+        sparsity::render(
+            &format!("Sparsity on the calibration data ({}, {} samples)", calib.display(), x.shape[0]),
+            &layers
+        )
+    );
     for path in &a.input {
         let x = crate::passes::calibrate::read_inputs(m, path, usize::MAX)?;
         let layers = sparsity::measure(m, &x)?;
-        println!("{}", sparsity::render(&format!("Sparsity on held-out data ({}, {} samples)", path.display(), x.shape[0]), &layers));
+        println!(
+            "{}",
+            sparsity::render(
+                &format!("Sparsity on held-out data ({}, {} samples)", path.display(), x.shape[0]),
+                &layers
+            )
+        );
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`frontend`]: ONNX text (and IR text) → verified `snn` module;
 //! - [`passes`]: the pass manager and the passes (canonicalize … phi-split, tile);
+//! - [`patterns`]: packed activations, partition statistics and pattern selection (k-means);
 //! - [`analysis`]: measurements of compiled programs (sparsity report);
 //! - [`train`]: surrogate-gradient training with candle (`phic train`);
 //! - [`driver`]: the `phic` command line.

@@ -103,9 +103,8 @@ impl Module {
         loc: Location,
     ) -> Result<OpId, String> {
         let tys: Vec<&TensorType> = operands.iter().map(|&v| self.ty(v)).collect();
-        let results = kind
-            .infer(&tys, &self.weights)?
-            .ok_or_else(|| format!("`{}` needs explicit result types", kind.name()))?;
+        let results =
+            kind.infer(&tys, &self.weights)?.ok_or_else(|| format!("`{}` needs explicit result types", kind.name()))?;
         Ok(self.insert_before(anchor, kind, operands, results, loc))
     }
 
@@ -250,7 +249,9 @@ impl Module {
             .values()
             .filter_map(|a| match a {
                 Attr::Resource { name, .. } => self.weights.find(name),
-                Attr::Int(..) | Attr::F32(_) | Attr::Bool(_) | Attr::Str(_) | Attr::I64Array(_) | Attr::Array(_) => None,
+                Attr::Int(..) | Attr::F32(_) | Attr::Bool(_) | Attr::Str(_) | Attr::I64Array(_) | Attr::Array(_) => {
+                    None
+                }
             })
             .collect()
     }

@@ -71,9 +71,15 @@ pub fn verify(m: &Module) -> DResult<()> {
         }
         for (k, a) in &data.attrs {
             if let crate::attr::Attr::Resource { name, ty } = a {
-                let w = m.weights.find(name).ok_or_else(|| err(format!("attribute `{k}` refers to a missing weight `{name}`")))?;
+                let w = m
+                    .weights
+                    .find(name)
+                    .ok_or_else(|| err(format!("attribute `{k}` refers to a missing weight `{name}`")))?;
                 if &m.weights.get(w).ty != ty {
-                    return Err(err(format!("attribute `{k}` says {ty}, but weight `{name}` is {}", m.weights.get(w).ty)));
+                    return Err(err(format!(
+                        "attribute `{k}` says {ty}, but weight `{name}` is {}",
+                        m.weights.get(w).ty
+                    )));
                 }
                 m.weights.get(w).check().map_err(&err)?;
             }

@@ -294,7 +294,10 @@ fn run_chunk(
                     let x = get(data.operands[0]);
                     // the batch dimension stays in front
                     let full: Vec<usize> = std::iter::once(0).chain(perm.iter().map(|p| p + 1)).collect();
-                    Some(Tensor::new(shape(result_ty.expect("one result")), kernels::transpose(&x.data, &x.shape, &full)))
+                    Some(Tensor::new(
+                        shape(result_ty.expect("one result")),
+                        kernels::transpose(&x.data, &x.shape, &full),
+                    ))
                 }
                 SnnOp::Concat { axis } => {
                     let parts: Vec<&Tensor> = data.operands.iter().map(|&v| get(v)).collect();
@@ -302,7 +305,9 @@ fn run_chunk(
                     Some(Tensor::new(out_shape.clone(), kernels::concat(&parts, axis + 1, &out_shape)))
                 }
             },
-            OpKind::Phi(phi_op) => Some(run_phi(m, phi_op, &data.operands, &|v| get(v), shape(result_ty.expect("one result")), loc)?),
+            OpKind::Phi(phi_op) => {
+                Some(run_phi(m, phi_op, &data.operands, &|v| get(v), shape(result_ty.expect("one result")), loc)?)
+            }
         };
         {
             let operands: Vec<&Tensor> = data.operands.iter().map(|&v| get(v)).collect();

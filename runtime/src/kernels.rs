@@ -393,7 +393,17 @@ mod tests {
     fn im2col_then_gemm_is_conv() {
         // 2 channels 3×3, kernel 2×2, stride 1, pad 1: compare conv with im2col · W
         let x = Data::Spikes(vec![1, 0, 1, 0, 1, 1, 1, 0, 0, /**/ 0, 1, 1, 1, 0, 1, 0, 0, 1]);
-        let g = Geometry { c: 2, h: 3, w: 3, oh: 4, ow: 4, kernel: [2, 2], strides: [1, 1], pads: [1; 4], dilations: [1, 1] };
+        let g = Geometry {
+            c: 2,
+            h: 3,
+            w: 3,
+            oh: 4,
+            ow: 4,
+            kernel: [2, 2],
+            strides: [1, 1],
+            pads: [1; 4],
+            dilations: [1, 1],
+        };
         let w: Vec<f32> = (0..3 * 2 * 4).map(|i| i as f32 - 7.0).collect(); // O = 3
         let conv = conv2d(&x, 1, g, 3, 1, Weights::F32(&w), Bias::None);
         let cols = im2col(&x, 1, g, [0, 2]);

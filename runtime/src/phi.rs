@@ -31,14 +31,22 @@ pub fn match_vector(x: u32, patterns: &[u32]) -> Option<(usize, u32)> {
     if pop <= 1 {
         return None;
     }
-    let mut best: Option<(usize, u32)> = None;
-    for (i, &p) in patterns.iter().enumerate() {
-        let d = (x ^ p).count_ones();
-        if best.is_none_or(|(_, bd)| d < bd) {
-            best = Some((i, d));
-        }
-    }
-    best.filter(|&(_, d)| d + 1 < pop)
+    let (index, d) = nearest(x, patterns)?;
+    (d + 1 < pop).then_some((index, d))
+}
+
+/// The nearest pattern and its distance (lowest index on ties); `None` without patterns.
+#[inline]
+pub fn nearest(x: u32, patterns: &[u32]) -> Option<(usize, u32)> {
+    let d = min_distance(x, patterns)?;
+    patterns.iter().position(|&p| (x ^ p).count_ones() == d).map(|i| (i, d))
+}
+
+/// `min_i popcount(x XOR p_i)`, `None` without patterns. A plain reduction, so the compiler can
+/// vectorise it; [`nearest`] then finds the first index at that distance.
+#[inline]
+pub fn min_distance(x: u32, patterns: &[u32]) -> Option<u32> {
+    patterns.iter().map(|&p| (x ^ p).count_ones()).min()
 }
 
 /// Operation cost of `x` under `patterns`: `1 + d` when a pattern is used, else `popcount(x)`.
@@ -153,7 +161,14 @@ pub fn l2_accumulate(g: Gemm, r: &[i32], acc: &[i32], weight: &[i8]) -> Vec<i32>
 
 /// The pattern-weight products `PWP[p][i] = Σ_{j ∈ pattern} W[p·k + j, :]`, `P × q × N` (i16:
 /// a sum of at most 32 i8 values fits).
-pub fn pattern_weight_products(k_cols: usize, n: usize, k: usize, q: usize, patterns: &[i32], weight: &[i8]) -> Vec<i16> {
+pub fn pattern_weight_products(
+    k_cols: usize,
+    n: usize,
+    k: usize,
+    q: usize,
+    patterns: &[i32],
+    weight: &[i8],
+) -> Vec<i16> {
     let parts = k_cols.div_ceil(k.max(1));
     let mut out = vec![0i16; parts * q * n];
     for p in 0..parts {
@@ -210,8 +225,9 @@ mod tests {
         // dense reference
         for row in 0..3 {
             for c in 0..2 {
-                let dense: i32 =
-                    10 * (c == 0) as i32 + 20 * (c == 1) as i32 + (0..5).map(|k| x[row * 5 + k] as i32 * w[k * 2 + c] as i32).sum::<i32>();
+                let dense: i32 = 10 * (c == 0) as i32
+                    + 20 * (c == 1) as i32
+                    + (0..5).map(|k| x[row * 5 + k] as i32 * w[k * 2 + c] as i32).sum::<i32>();
                 assert_eq!(out[row * 2 + c], dense, "row {row} col {c}");
             }
         }

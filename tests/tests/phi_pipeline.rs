@@ -146,18 +146,22 @@ fn cost_aware_selection_never_loses_to_kmeans_on_the_example() {
     let dir = example_dir();
     for (k, q, seed) in [(16, 128, 0), (8, 16, 3), (16, 8, 11), (32, 32, 5)] {
         let mut m = load(&dir.join("model.snn"));
-        let pipeline = format!("quantize,calibrate{{k={k}}},select-patterns{{k={k},q={q},seed={seed},algo=cost-aware}}");
+        let pipeline =
+            format!("quantize,calibrate{{k={k}}},select-patterns{{k={k},q={q},seed={seed},algo=cost-aware}}");
         let remarks = run_pipeline(&mut m, &pipeline, &dir, None);
         for layer in ["fc1_weight", "fc2_weight", "fc3_weight"] {
             let (cost_aware, kmeans) = ops_objective(&remarks, layer);
-            assert!(cost_aware <= kmeans, "k={k} q={q} seed={seed} {layer}: cost-aware {cost_aware} > k-means {kmeans}");
+            assert!(
+                cost_aware <= kmeans,
+                "k={k} q={q} seed={seed} {layer}: cost-aware {cost_aware} > k-means {kmeans}"
+            );
         }
     }
 }
 
 /// A small convolutional model with groups, padding, stride and dilation, in ONNX text.
 fn conv_model(dir: &Path) -> PathBuf {
-    let w1: Vec<String> = (0..4 * 1 * 3 * 3).map(|i| format!("{:.3}", ((i * 37 % 17) as f32 - 8.0) / 10.0)).collect();
+    let w1: Vec<String> = (0..4 * 3 * 3).map(|i| format!("{:.3}", ((i * 37 % 17) as f32 - 8.0) / 10.0)).collect();
     let w2: Vec<String> = (0..6 * 2 * 2 * 2).map(|i| format!("{:.3}", ((i * 53 % 19) as f32 - 9.0) / 12.0)).collect();
     let fc: Vec<String> = (0..6 * 4 * 4 * 5).map(|i| format!("{:.3}", ((i * 29 % 23) as f32 - 11.0) / 15.0)).collect();
     let text = format!(
@@ -189,7 +193,7 @@ conv (uint8[N, 4, 2, 8, 8] x) => (uint8[N, 4, 5] y)
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
-                (state % 4 == 0) as u8
+                state.is_multiple_of(4) as u8
             })
             .collect()
     };

@@ -82,7 +82,10 @@ pub fn calibration_path(m: &Module, cx: &PassContext<'_>) -> DResult<PathBuf> {
 pub fn read_inputs(m: &Module, path: &std::path::Path, samples: usize) -> DResult<Tensor> {
     let inputs: Vec<OpId> = m.ops_where(|k| matches!(k, OpKind::Snn(SnnOp::Input(_))));
     let [input] = inputs[..] else {
-        return Err(Diagnostic::error(format!("calibration needs a model with one input, this one has {}", inputs.len())));
+        return Err(Diagnostic::error(format!(
+            "calibration needs a model with one input, this one has {}",
+            inputs.len()
+        )));
     };
     let elem = m.ty(m.result(input)).elem;
     let arr = read_npy(path).map_err(Diagnostic::error)?;

@@ -50,7 +50,10 @@ impl Pass for Canonicalize {
         if stats.iter().any(|&s| s > 0) {
             cx.remark(
                 INFO.name,
-                format!("fused {} bias(es), folded {} shape op(s), removed {} dead op(s)", stats[0], stats[1], stats[2]),
+                format!(
+                    "fused {} bias(es), folded {} shape op(s), removed {} dead op(s)",
+                    stats[0], stats[1], stats[2]
+                ),
             );
         }
         Ok(())

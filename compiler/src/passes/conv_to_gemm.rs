@@ -110,7 +110,11 @@ fn lower_conv(m: &mut Module, op: phi_dialect::OpId, c: &Conv2d) -> DResult<()> 
             group_weight(&w.data, &w.ty.shape, c.groups, g),
         );
         let bg = bias.as_ref().map(|b| {
-            m.weights.add(&format!("{}{suffix}", b.name), TensorType::new(vec![og], b.ty.elem), slice_bias(&b.data, g * og, og))
+            m.weights.add(
+                &format!("{}{suffix}", b.name),
+                TensorType::new(vec![og], b.ty.elem),
+                slice_bias(&b.data, g * og, og),
+            )
         });
         let lin = m
             .insert_before_inferred(
@@ -123,7 +127,8 @@ fn lower_conv(m: &mut Module, op: phi_dialect::OpId, c: &Conv2d) -> DResult<()> 
         parts.push(m.result(lin));
     }
     let joined = if parts.len() > 1 {
-        let cat = m.insert_before_inferred(op, OpKind::Snn(SnnOp::Concat { axis: 2 }), parts, loc.clone()).map_err(fail)?;
+        let cat =
+            m.insert_before_inferred(op, OpKind::Snn(SnnOp::Concat { axis: 2 }), parts, loc.clone()).map_err(fail)?;
         m.result(cat)
     } else {
         parts[0]

@@ -118,7 +118,8 @@ impl PassOptions {
     /// An unsigned integer option within `range`.
     pub fn uint(&self, name: &str, range: std::ops::RangeInclusive<u64>) -> Result<u64, String> {
         let v = self.raw(name);
-        let n: u64 = v.parse().map_err(|_| format!("option `{name}` of `{}` must be an integer, found `{v}`", self.pass))?;
+        let n: u64 =
+            v.parse().map_err(|_| format!("option `{name}` of `{}` must be an integer, found `{v}`", self.pass))?;
         if !range.contains(&n) {
             return Err(format!(
                 "option `{name}` of `{}` is {n}, outside {}..={}",

@@ -80,7 +80,9 @@ fn split_one(m: &mut Module, op: OpId, patterns: phi_dialect::weights::WeightId)
             .with_help("run quantize before phi-split"));
     }
     let Some(w) = wt.as_i8() else {
-        return Err(Diagnostic::error(format!("weight `{}` was elided; phi-split needs its data", wt.name)).with_loc(&loc, ""));
+        return Err(
+            Diagnostic::error(format!("weight `{}` was elided; phi-split needs its data", wt.name)).with_loc(&loc, "")
+        );
     };
     let k = match m.op(op).attrs.get("phi.k") {
         Some(phi_dialect::attr::Attr::Int(k, _)) => *k as u32,
@@ -94,7 +96,11 @@ fn split_one(m: &mut Module, op: OpId, patterns: phi_dialect::weights::WeightId)
     let pats = pt.as_i32().ok_or_else(|| Diagnostic::error("patterns must be i32").with_loc(&loc, ""))?;
     let pwp = pattern_weight_products(k_cols, n, k as usize, q, pats, w);
     let parts = k_cols.div_ceil(k as usize);
-    let pwp_w = m.weights.add(&format!("{}.pwp", wt.name), TensorType::new(vec![parts, q, n], ElemType::I16), WeightData::I16(pwp));
+    let pwp_w = m.weights.add(
+        &format!("{}.pwp", wt.name),
+        TensorType::new(vec![parts, q, n], ElemType::I16),
+        WeightData::I16(pwp),
+    );
 
     let x = m.op(op).operands[0];
     let fail = |e: String| Diagnostic::error(e).with_loc(&loc, "splitting this GEMM");
@@ -107,7 +113,9 @@ fn split_one(m: &mut Module, op: OpId, patterns: phi_dialect::weights::WeightId)
         .insert_before_inferred(op, OpKind::Phi(PhiOp::L1Accumulate { pwp: pwp_w, bias }), vec![idx], loc.clone())
         .map_err(fail)?;
     let acc = m.result(acc);
-    let l2 = m.insert_before_inferred(op, OpKind::Phi(PhiOp::L2Accumulate { weight }), vec![r, acc], loc.clone()).map_err(fail)?;
+    let l2 = m
+        .insert_before_inferred(op, OpKind::Phi(PhiOp::L2Accumulate { weight }), vec![r, acc], loc.clone())
+        .map_err(fail)?;
     let mut attrs = m.op(op).attrs.clone();
     for drop in ["phi.calib", "phi.calib_rows", "phi.calib_k", "phi.patterns", "phi.k"] {
         attrs.remove(drop);

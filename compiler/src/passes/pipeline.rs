@@ -28,7 +28,8 @@ pub fn parse_pipeline(text: &str) -> Result<Vec<PassSpec>, String> {
         rest = &rest[end..];
         let mut options = Vec::new();
         if let Some(body) = rest.strip_prefix('{') {
-            let close = body.find('}').ok_or_else(|| format!("unclosed `{{` after `{name}` in the pipeline `{text}`"))?;
+            let close =
+                body.find('}').ok_or_else(|| format!("unclosed `{{` after `{name}` in the pipeline `{text}`"))?;
             let inner = &body[..close];
             if inner.contains('{') {
                 return Err(format!("nested `{{` in the options of `{name}`"));

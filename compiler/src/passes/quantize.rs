@@ -187,7 +187,9 @@ pub fn quantize_with(m: &mut Module, leak_bits: u32) -> DResult<QuantReport> {
                 if d.operands.iter().any(|&o| m.ty(o).elem == ElemType::F32) {
                     return Err(Diagnostic::error("cannot quantise an addition of float values")
                         .with_loc(&d.loc, "this snn.add")
-                        .with_help("additions are quantised when they add currents of synaptic layers, spikes or constants"));
+                        .with_help(
+                            "additions are quantised when they add currents of synaptic layers, spikes or constants",
+                        ));
                 }
                 let ty = m.ty(r).with_elem(ElemType::I32);
                 m.set_ty(r, ty);

@@ -108,13 +108,16 @@ fn calibrated(m: &Module, op: OpId) -> Option<(Vec<i32>, u32)> {
     Some((m.weights.get(w).as_i32()?.to_vec(), k))
 }
 
+/// One partition's selection, with the k-means baseline when the cost-aware algorithm ran.
+pub type LayerResult = (Selection, Option<Selection>);
+
 /// Selects patterns for every partition (in parallel; the result does not depend on it),
 /// with the k-means baseline alongside when the cost-aware algorithm is chosen.
 pub fn select_layer(
     stats: &[PartitionStats],
     opts: &SelectOptions,
     progress: Option<&indicatif::ProgressBar>,
-) -> Vec<(Selection, Option<Selection>)> {
+) -> Vec<LayerResult> {
     stats
         .par_iter()
         .map(|s| {
@@ -156,8 +159,10 @@ impl Pass for SelectPatterns {
             let bar = cx.progress.then(|| {
                 let b = indicatif::ProgressBar::new(stats.len() as u64);
                 b.set_style(
-                    indicatif::ProgressStyle::with_template("select-patterns [{bar:30}] {pos}/{len} partitions {elapsed}")
-                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    indicatif::ProgressStyle::with_template(
+                        "select-patterns [{bar:30}] {pos}/{len} partitions {elapsed}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
                 );
                 b
             });
@@ -186,7 +191,7 @@ impl Pass for SelectPatterns {
             };
             m.set_attr_weight(op, "phi.patterns", w);
             m.op_mut(op).attrs.insert("phi.k".into(), Attr::Int(self.k as i64, IntTy::I64));
-            let sum = |f: &dyn Fn(&(Selection, Option<Selection>)) -> u64| results.iter().map(f).sum::<u64>();
+            let sum = |f: &dyn Fn(&LayerResult) -> u64| results.iter().map(f).sum::<u64>();
             let ops = sum(&|r| r.0.ops_objective);
             let bits = sum(&|r| r.0.bit_sparse_ops);
             let ham = sum(&|r| r.0.hamming_objective);
@@ -219,7 +224,12 @@ mod tests {
     #[test]
     fn splitting_statistics_is_exact() {
         // one 16-bit partition over 12 columns → two 8-bit partitions (the second 4 wide)
-        let s = vec![PartitionStats { partition: 0, width: 12, rows: 5, vectors: vec![(0x0000, 1), (0x0201, 3), (0x0F01, 1)] }];
+        let s = vec![PartitionStats {
+            partition: 0,
+            width: 12,
+            rows: 5,
+            vectors: vec![(0x0000, 1), (0x0201, 3), (0x0F01, 1)],
+        }];
         let out = split_stats(&s, 16, 8, 12);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].vectors, vec![(0x00, 1), (0x01, 4)]);

@@ -281,7 +281,9 @@ impl<'a> AttrReader<'a> {
         let a = self.required(name)?;
         let Attr::I64Array(v) = &a.value else { return Err(self.wrong(&a, "an array<i64>")) };
         if v.len() > max_len || v.iter().any(|&x| x < 0 || x as usize >= max_len) {
-            return Err(self.err(a.span, format!("attribute `{name}` of `{}` must list indices below {max_len}", self.op)));
+            return Err(
+                self.err(a.span, format!("attribute `{name}` of `{}` must list indices below {max_len}", self.op))
+            );
         }
         Ok(v.iter().map(|&x| x as usize).collect())
     }

@@ -176,7 +176,10 @@ impl PhiOp {
                 ));
             }
             if pt.shape[1] > i16::MAX as usize {
-                return Err(format!("{name}: q = {} patterns per partition is more than an i16 index holds", pt.shape[1]));
+                return Err(format!(
+                    "{name}: q = {} patterns per partition is more than an i16 index holds",
+                    pt.shape[1]
+                ));
             }
             Ok((parts, pt.shape[1]))
         };
@@ -192,7 +195,10 @@ impl PhiOp {
                 let (parts, _) = check_patterns(p, k)?;
                 let n = rows(ops[1], ElemType::I16, "the match indices")?;
                 if n != parts || !same_rows(ops[0], ops[1]) || ops[0].rank() != ops[1].rank() {
-                    return Err(format!("{name}: indices {} do not match input {} in {parts} partitions", ops[1], ops[0]));
+                    return Err(format!(
+                        "{name}: indices {} do not match input {} in {parts} partitions",
+                        ops[1], ops[0]
+                    ));
                 }
                 with_last(ops[0], k, ElemType::I8)
             }
@@ -228,12 +234,22 @@ impl PhiOp {
     }
 
     /// Checks operand and result types.
-    pub fn check_types(&self, ops: &[&TensorType], results: &[&TensorType], weights: &WeightStore) -> Result<(), String> {
+    pub fn check_types(
+        &self,
+        ops: &[&TensorType],
+        results: &[&TensorType],
+        weights: &WeightStore,
+    ) -> Result<(), String> {
         let expected = self.infer(ops, weights)?.expect("phi ops have a type rule");
         if results.len() != expected.len() || results.iter().zip(&expected).any(|(r, e)| *r != e) {
             let got: Vec<String> = results.iter().map(|t| t.to_string()).collect();
             let want: Vec<String> = expected.iter().map(|t| t.to_string()).collect();
-            return Err(format!("`{}` result types are ({}), expected ({})", self.name(), got.join(", "), want.join(", ")));
+            return Err(format!(
+                "`{}` result types are ({}), expected ({})",
+                self.name(),
+                got.join(", "),
+                want.join(", ")
+            ));
         }
         Ok(())
     }

@@ -488,7 +488,9 @@ impl SnnOp {
                 let out_elem = synapse_mode(self.name(), x.elem, w.elem)?;
                 let k = x.shape[x.rank() - 1];
                 if w.rank() != 2 || w.shape[0] != k {
-                    return Err(format!("snn.linear weight {w} does not match input {x}: the weight is K×N with K = {k}"));
+                    return Err(format!(
+                        "snn.linear weight {w} does not match input {x}: the weight is K×N with K = {k}"
+                    ));
                 }
                 check_bias(l.bias, w.shape[1], out_elem, weights)?;
                 let mut shape = x.shape.clone();
@@ -590,7 +592,8 @@ impl SnnOp {
                 let x = ops[0];
                 let mut sorted = perm.clone();
                 sorted.sort_unstable();
-                if perm.len() != x.rank() || perm.first() != Some(&0) || sorted.iter().enumerate().any(|(i, &p)| i != p) {
+                if perm.len() != x.rank() || perm.first() != Some(&0) || sorted.iter().enumerate().any(|(i, &p)| i != p)
+                {
                     return Err(format!(
                         "snn.transpose perm {perm:?} must be a permutation of 0..{} that keeps 0 (time) first",
                         x.rank()
