@@ -68,3 +68,21 @@ fn onnx_snippet_is_valid_syntax() {
     let out = Command::new(env!("CARGO_BIN_EXE_phic")).arg(&f).arg("--parse-only").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn sparsity_report_is_what_the_readme_shows() {
+    let text = readme();
+    let blocks = blocks_after(&text, "## The Phi pipeline");
+    let (info, command) = &blocks[0];
+    assert_eq!(info, "sh");
+    let args = command.trim().strip_prefix("cargo run --release --bin phic -- ").expect("runs phic");
+    let (info, expected) = &blocks[1];
+    assert_eq!(info, "text");
+    let out = Command::new(env!("CARGO_BIN_EXE_phic"))
+        .args(args.split_whitespace())
+        .current_dir(root())
+        .output()
+        .expect("phic runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), *expected);
+}
