@@ -100,7 +100,7 @@ struct CompileArgs {
     calib: Option<PathBuf>,
 
     /// Print per-layer sparsity and operation counts of the Phi program on the calibration data
-    /// and, with --input, on those inputs.
+    /// and on held-out data (--input, or the model's phi.heldout file).
     #[arg(long)]
     report_sparsity: bool,
 
@@ -304,15 +304,21 @@ fn report_sparsity(a: &CompileArgs, m: &Module, model_dir: &std::path::Path) -> 
             &layers
         )
     );
-    for path in &a.input {
+    // Held-out data: --input, or else the file the model names as `phi.heldout`.
+    let heldout: Vec<PathBuf> = if !a.input.is_empty() {
+        a.input.clone()
+    } else {
+        match m.attrs.get("phi.heldout") {
+            Some(phi_dialect::attr::Attr::Str(p)) => vec![crate::passes::resolve(&cx, std::path::Path::new(p))],
+            Some(_) | None => Vec::new(),
+        }
+    };
+    for path in &heldout {
         let x = crate::passes::calibrate::read_inputs(m, path, usize::MAX)?;
         let layers = sparsity::measure(m, &x)?;
         println!(
             "{}",
-            sparsity::render(
-                &format!("Sparsity on held-out data ({}, {} samples)", path.display(), x.shape[0]),
-                &layers
-            )
+            sparsity::render(&format!("Sparsity on held-out data ({}, {} samples)", path.display(), x.shape[0]), &layers)
         );
     }
     Ok(())
