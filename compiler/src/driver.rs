@@ -318,7 +318,10 @@ fn report_sparsity(a: &CompileArgs, m: &Module, model_dir: &std::path::Path) -> 
         let layers = sparsity::measure(m, &x)?;
         println!(
             "{}",
-            sparsity::render(&format!("Sparsity on held-out data ({}, {} samples)", path.display(), x.shape[0]), &layers)
+            sparsity::render(
+                &format!("Sparsity on held-out data ({}, {} samples)", path.display(), x.shape[0]),
+                &layers
+            )
         );
     }
     Ok(())

@@ -8,16 +8,21 @@
 //! - [`types`], [`attr`], [`weights`], [`location`]: the pieces ops are made of;
 //! - [`print`] and [`parse`]: MLIR generic syntax, round-tripping byte for byte;
 //! - [`verify`]: the invariants, checkable after every pass; [`graph`]: the petgraph view;
-//! - [`diag`]: diagnostics with labelled spans, rendered at the edge.
+//! - [`diag`]: diagnostics with labelled spans, rendered at the edge;
+//! - [`isa`]: the Phi ISA (instructions, encoding, listing); [`program`]: a compiled program
+//!   (layer table, DRAM map); [`hw`]: the hardware configuration.
 
 pub mod attr;
 pub mod diag;
 pub mod graph;
+pub mod hw;
 pub mod ir;
+pub mod isa;
 pub mod location;
 pub mod ops;
 pub mod parse;
 pub mod print;
+pub mod program;
 pub mod types;
 pub mod verify;
 pub mod weights;

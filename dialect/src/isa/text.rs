@@ -1,0 +1,1 @@
+//! The text listing of programs (`phic --emit=isa`): see `docs/isa.md`.

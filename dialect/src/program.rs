@@ -1,0 +1,206 @@
+//! A compiled program: instructions, the layer table and the DRAM map — what `.phibin` holds.
+//!
+//! The DRAM of the accelerator is one byte-addressed space: the constant regions (weights,
+//! biases, PWP tables, patterns — shipped in the binary) first, then the activation region
+//! (inputs, intermediate spikes, outputs, spilled membranes), zeroed for every sample. Every
+//! address in a [`LayerDesc`] or [`Port`] is absolute.
+
+use serde::{Deserialize, Serialize};
+
+use crate::hw::HwConfig;
+use crate::isa::Inst;
+
+/// Version of the `.phibin` format this crate writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Which accelerator a program targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// Phi: pattern matching, Level 1 and Level 2.
+    Phi,
+    /// A bit-sparse, spike-driven accelerator (Stellar/PTB-like): every spike adds a weight row.
+    BitSparse,
+    /// A dense accelerator (Eyeriss-like): every weight is multiplied.
+    Dense,
+}
+
+impl Target {
+    /// The command-line spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Phi => "phi",
+            Target::BitSparse => "bit-sparse",
+            Target::Dense => "dense",
+        }
+    }
+}
+
+/// How a layer computes its GEMM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LayerMode {
+    /// Pattern matching + Level 1 + Level 2.
+    Phi,
+    /// Bit-sparse accumulation.
+    BitSparse,
+    /// Dense multiply-accumulate (also the path of non-binary inputs).
+    Dense,
+}
+
+/// The element kind of a layer's input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InputKind {
+    /// 0/1 spikes, stored as packed bits.
+    Spikes,
+    /// Integers (counts or quantised values), stored as i32.
+    Int,
+}
+
+/// How GEMM rows and columns map to the layer's input tensor in DRAM.
+///
+/// Spike tensors are stored as `rows × ⌈width/8⌉` bytes of packed bits (LSB first); integer
+/// tensors as `rows × width` i32.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InputMap {
+    /// GEMM row `r`, column `k` is row `r`, column `k` of a `rows × K` tensor.
+    Rows,
+}
+
+/// A layer's input.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerInput {
+    /// Spikes or integers.
+    pub kind: InputKind,
+    /// DRAM address of the tensor.
+    pub dram: u32,
+    /// Bytes per stored row.
+    pub row_bytes: u32,
+    /// The mapping.
+    pub map: InputMap,
+}
+
+/// Integer LIF parameters (see the `snn` dialect).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Neuron {
+    /// Leak multiplier.
+    pub leak: i32,
+    /// Leak fraction bits.
+    pub shift: u32,
+    /// Threshold.
+    pub threshold: i32,
+    /// `true`: reset to zero; `false`: subtract the threshold.
+    pub reset_zero: bool,
+}
+
+/// One GEMM layer (with its neuron, if any).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerDesc {
+    /// Name (the weight's).
+    pub name: String,
+    /// Rows per sample (`T × positions`).
+    pub rows: u32,
+    /// Positions per time step.
+    pub positions: u32,
+    /// Input columns.
+    pub k_cols: u32,
+    /// Output columns.
+    pub n: u32,
+    /// Partition width.
+    pub k: u32,
+    /// Patterns per partition (0 without patterns).
+    pub q: u32,
+    /// How the GEMM runs.
+    pub mode: LayerMode,
+    /// The input.
+    pub input: LayerInput,
+    /// DRAM address of the `K × N` i8 weights.
+    pub weights: u32,
+    /// DRAM address of the `N` i32 bias.
+    pub bias: Option<u32>,
+    /// DRAM address of the `P × q` u32 patterns (Phi layers).
+    pub patterns: Option<u32>,
+    /// DRAM address of the `P × q × N` i16 PWP table (Phi layers).
+    pub pwp: Option<u32>,
+    /// The neuron applied to the current (`None`: the current itself is the output).
+    pub neuron: Option<Neuron>,
+    /// DRAM address of the output: spikes `rows × ⌈N/8⌉` bytes, or currents `rows × N` i32.
+    pub output: u32,
+    /// DRAM address of the membranes (`positions × N` i32), spilled between tiles.
+    pub membrane: u32,
+}
+
+impl LayerDesc {
+    /// Number of partitions `⌈K / k⌉`.
+    pub fn parts(&self) -> u32 {
+        self.k_cols.div_ceil(self.k.max(1))
+    }
+}
+
+/// A model input or output in DRAM.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Port {
+    /// Name in the model signature.
+    pub name: String,
+    /// Per-sample shape (`[T, …]`).
+    pub shape: Vec<usize>,
+    /// `"i1"` (spikes) or `"i32"`.
+    pub elem: String,
+    /// DRAM address.
+    pub dram: u32,
+    /// Bytes per stored row (the last dimension).
+    pub row_bytes: u32,
+}
+
+/// A constant region of DRAM, shipped in a section of the binary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Region {
+    /// Section name (`.phi.weights`, `.phi.pwp`, `.phi.patterns`).
+    pub section: String,
+    /// DRAM address of its first byte.
+    pub dram: u32,
+    /// Size in bytes.
+    pub bytes: u32,
+}
+
+/// Everything about a program except its code and constant data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProgramMeta {
+    /// Format version ([`FORMAT_VERSION`]).
+    pub format_version: u32,
+    /// Model name.
+    pub model: String,
+    /// Target accelerator.
+    pub target: Target,
+    /// Time steps.
+    pub time_steps: u32,
+    /// Inputs, by index.
+    pub inputs: Vec<Port>,
+    /// Outputs, by index.
+    pub outputs: Vec<Port>,
+    /// Layers, in execution order.
+    pub layers: Vec<LayerDesc>,
+    /// Constant DRAM regions.
+    pub regions: Vec<Region>,
+    /// First byte of the activation region.
+    pub activations: u32,
+    /// Size of the whole DRAM image.
+    pub dram_bytes: u32,
+    /// The hardware the program was compiled for.
+    pub hw: HwConfig,
+}
+
+/// A compiled program.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    /// Metadata.
+    pub meta: ProgramMeta,
+    /// Instructions.
+    pub code: Vec<Inst>,
+    /// Constant sections by name, in `meta.regions` order.
+    pub sections: Vec<(String, Vec<u8>)>,
+    /// A default input (`.npy` bytes) that `phi-emu` runs without `--input`.
+    pub sample: Option<Vec<u8>>,
+}
