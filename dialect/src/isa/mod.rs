@@ -3,7 +3,8 @@
 //! One instruction stream is dispatched to three queues — **load** (DMA into the on-chip
 //! buffers, including the selective PWP prefetch and the activation gather), **compute**
 //! (pattern matching, Level-1 and Level-2 accumulation, the baselines' bit-sparse and dense
-//! accumulation, partial-sum initialisation, LIF) and **store** (DMA out). Queues run
+//! accumulation, partial-sum initialisation, LIF — and the Level-1 processor's selective PWP
+//! prefetch, which reads the match results) and **store** (DMA out). Queues run
 //! concurrently; they synchronise through dependency tokens between neighbouring queues
 //! (load ↔ compute ↔ store), exactly as VTA: an instruction may *pop* a token from the queue
 //! before or after it (waiting until one is there) and *push* one when it finishes. Executed in
@@ -170,7 +171,8 @@ pub enum Inst {
         /// Bytes per destination row (16 bits).
         row_bytes: u16,
     },
-    /// Selective PWP prefetch (load queue): for rows `0..rows` and partitions
+    /// Selective PWP prefetch, by the Level-1 processor's prefetcher (compute queue, after the
+    /// match it reads): for rows `0..rows` and partitions
     /// `part0 .. part0+parts` of the `Idx` tile at `idx`, loads from the layer's PWP table in DRAM
     /// only the rows of the patterns actually matched, columns `col0 .. col0+cols`, into `Pwp` at
     /// `pwp` (layout `parts × q × cols` i16; unused slots are not written).
@@ -379,10 +381,11 @@ impl Inst {
     /// The queue that executes it (`Sync` and `Halt` go to compute, as in VTA).
     pub fn queue(&self) -> Queue {
         match self {
-            Inst::Load { .. } | Inst::Gather { .. } | Inst::PwpFetch { .. } => Queue::Load,
+            Inst::Load { .. } | Inst::Gather { .. } => Queue::Load,
             Inst::Store { .. } => Queue::Store,
             Inst::Sync { .. }
             | Inst::Halt
+            | Inst::PwpFetch { .. }
             | Inst::Match { .. }
             | Inst::L1Acc { .. }
             | Inst::L2Acc { .. }
