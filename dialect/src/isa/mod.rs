@@ -1,7 +1,7 @@
 //! The Phi ISA: tile-level, fixed-width (128-bit) instructions in the spirit of TVM's VTA.
 //!
 //! One instruction stream is dispatched to three queues — **load** (DMA into the on-chip
-//! buffers, including the selective PWP prefetch and the activation gather), **compute**
+//! buffers, including the activation gather), **compute**
 //! (pattern matching, Level-1 and Level-2 accumulation, the baselines' bit-sparse and dense
 //! accumulation, partial-sum initialisation, LIF — and the Level-1 processor's selective PWP
 //! prefetch, which reads the match results) and **store** (DMA out). Queues run
