@@ -8,6 +8,7 @@
 //! - [`driver`]: the `phic` command line.
 
 pub mod analysis;
+pub mod backend;
 pub mod driver;
 pub mod frontend;
 pub mod passes;

@@ -42,15 +42,15 @@ impl Default for Buffers {
         Buffers {
             spk: 4 << 10,
             act: 4 << 10,
-            wgt: 16 << 10,
+            wgt: 8 << 10,
             pat: 8 << 10,
             pwp: 64 << 10,
             idx: 2 << 10,
             res: 4 << 10,
-            bias: 1 << 10,
+            bias: 8 << 10,
             psum: 128 << 10,
             memb: 8 << 10,
-            out: 1 << 10,
+            out: 2 << 10,
         }
     }
 }
@@ -90,8 +90,8 @@ impl Buffers {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Units {
-    /// Partition vectors matched per cycle (the systolic matcher of 128 pattern units
-    /// compares one vector against all patterns per cycle).
+    /// Partition vectors matched per cycle (each of the 16 lanes of the systolic matcher
+    /// compares one vector against the 128 patterns per cycle, one lane per PWP bank).
     pub match_vectors: u32,
     /// Pipeline depth of the matcher, in cycles.
     pub match_latency: u32,
@@ -116,7 +116,7 @@ pub struct Units {
 impl Default for Units {
     fn default() -> Self {
         Units {
-            match_vectors: 1,
+            match_vectors: 16,
             match_latency: 16,
             l1_rows: 8,
             l2_rows: 8,

@@ -100,8 +100,10 @@ pub struct Neuron {
 pub struct LayerDesc {
     /// Name (the weight's).
     pub name: String,
-    /// Rows per sample (`T × positions`).
+    /// Rows of the whole batch (`batch × rows_per_sample`).
     pub rows: u32,
+    /// Rows per sample (`T × positions`).
+    pub rows_per_sample: u32,
     /// Positions per time step.
     pub positions: u32,
     /// Input columns.
@@ -128,7 +130,8 @@ pub struct LayerDesc {
     pub neuron: Option<Neuron>,
     /// DRAM address of the output: spikes `rows × ⌈N/8⌉` bytes, or currents `rows × N` i32.
     pub output: u32,
-    /// DRAM address of the membranes (`positions × N` i32), spilled between tiles.
+    /// DRAM address reserved for the membranes (`batch × positions × N` i32) of layers whose
+    /// samples span several row tiles (spilling; not generated yet).
     pub membrane: u32,
 }
 
@@ -139,7 +142,8 @@ impl LayerDesc {
     }
 }
 
-/// A model input or output in DRAM.
+/// A model input or output in DRAM: `batch` samples, each `shape` (the last dimension packed in
+/// rows of `row_bytes`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Port {
     /// Name in the model signature.
@@ -176,6 +180,9 @@ pub struct ProgramMeta {
     pub target: Target,
     /// Time steps.
     pub time_steps: u32,
+    /// Samples processed together by one run of the code (inputs and outputs in DRAM hold
+    /// `batch` samples; rows of every layer are `batch × rows per sample`).
+    pub batch: u32,
     /// Inputs, by index.
     pub inputs: Vec<Port>,
     /// Outputs, by index.

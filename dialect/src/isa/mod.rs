@@ -1,10 +1,9 @@
 //! The Phi ISA: tile-level, fixed-width (128-bit) instructions in the spirit of TVM's VTA.
 //!
 //! One instruction stream is dispatched to three queues — **load** (DMA into the on-chip
-//! buffers, including the activation gather), **compute**
+//! buffers, including the activation gather and the selective PWP prefetch), **compute**
 //! (pattern matching, Level-1 and Level-2 accumulation, the baselines' bit-sparse and dense
-//! accumulation, partial-sum initialisation, LIF — and the Level-1 processor's selective PWP
-//! prefetch, which reads the match results) and **store** (DMA out). Queues run
+//! accumulation, partial-sum initialisation, LIF) and **store** (DMA out). Queues run
 //! concurrently; they synchronise through dependency tokens between neighbouring queues
 //! (load ↔ compute ↔ store), exactly as VTA: an instruction may *pop* a token from the queue
 //! before or after it (waiting until one is there) and *push* one when it finishes. Executed in
@@ -171,8 +170,8 @@ pub enum Inst {
         /// Bytes per destination row (16 bits).
         row_bytes: u16,
     },
-    /// Selective PWP prefetch, by the Level-1 processor's prefetcher (compute queue, after the
-    /// match it reads): for rows `0..rows` and partitions
+    /// Selective PWP prefetch (load queue; it waits through a token for the `match` whose
+    /// indices it reads): for rows `0..rows` and partitions
     /// `part0 .. part0+parts` of the `Idx` tile at `idx`, loads from the layer's PWP table in DRAM
     /// only the rows of the patterns actually matched, columns `col0 .. col0+cols`, into `Pwp` at
     /// `pwp` (layout `parts × q × cols` i16; unused slots are not written).
@@ -319,9 +318,11 @@ pub enum Inst {
         psum: u16,
     },
     /// Leaky integrate-and-fire over a partial-sum tile (compute): rows `row0 .. row0+rows` of
-    /// the sample in order (row `r` is time step `r / P`, position `r % P`), membranes for
-    /// positions `p0 ..` at `memb` (`positions × cols` i32), output spikes to `Out` at `out`
-    /// (`rows × ⌈cols/8⌉` bytes). The neuron parameters are the layer's.
+    /// the batch in order. Row `r` is sample `s = r / M`, time step `t = (r mod M) / P`,
+    /// position `p = r mod P` (`M` rows per sample, `P` positions, from the layer table); its
+    /// neuron uses membrane slot `s·P + p − p0` of the `Memb` region at `memb` (`slots × cols`
+    /// i32), and at `t = 0` starts from a zero membrane (a fresh sample). Output spikes go to
+    /// `Out` at `out` (`rows × ⌈cols/8⌉` bytes). The neuron parameters are the layer's.
     Lif {
         /// Tokens.
         deps: Deps,
@@ -331,7 +332,7 @@ pub enum Inst {
         row0: u16,
         /// Rows (16 bits).
         rows: u16,
-        /// First position held in `Memb` (16 bits).
+        /// Membrane slot held first in `Memb` (16 bits).
         p0: u16,
         /// Columns (10 bits).
         cols: u16,
@@ -381,11 +382,10 @@ impl Inst {
     /// The queue that executes it (`Sync` and `Halt` go to compute, as in VTA).
     pub fn queue(&self) -> Queue {
         match self {
-            Inst::Load { .. } | Inst::Gather { .. } => Queue::Load,
+            Inst::Load { .. } | Inst::Gather { .. } | Inst::PwpFetch { .. } => Queue::Load,
             Inst::Store { .. } => Queue::Store,
             Inst::Sync { .. }
             | Inst::Halt
-            | Inst::PwpFetch { .. }
             | Inst::Match { .. }
             | Inst::L1Acc { .. }
             | Inst::L2Acc { .. }

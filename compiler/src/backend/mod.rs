@@ -1,0 +1,940 @@
+//! The backend: `lower-isa` (integer `snn`/`phi` module → Phi ISA program) and emission.
+//!
+//! 1. **Layers.** Each GEMM of the module becomes a layer of the program's layer table: a
+//!    split GEMM (`phi.match → phi.residual → phi.l1_accumulate → phi.l2_accumulate`) runs in
+//!    Phi mode; an integer `snn.linear` runs bit-sparse (spike input) or dense (integer input,
+//!    or `--target dense`). A neuron (`snn.lif`/`snn.if`) that is the GEMM's only user is fused
+//!    into the layer; otherwise the layer outputs its i32 current.
+//! 2. **DRAM.** Constants (weights and biases, PWP tables, patterns) go to the sections
+//!    `.phi.weights`, `.phi.pwp`, `.phi.patterns` at fixed DRAM addresses; then the activation
+//!    region: inputs, each layer's output (spikes packed as bits, or i32 currents) and
+//!    membranes.
+//! 3. **Tiles and buffers.** Per layer, rows are cut into tiles of at most `m` rows and
+//!    columns into tiles of `n`; K is streamed in groups of partitions (Phi) or columns
+//!    (baselines), K-first, all column tiles of a row tile accumulating in the partial-sum
+//!    buffer. Tile sizes are the largest that fit the configured buffers: the loaded regions
+//!    (spikes, patterns, weights) are double-buffered, the PWP buffer alternates between column
+//!    tiles, bias and membranes alternate between layers. A layer that cannot fit is an error
+//!    naming the buffer.
+//! 4. **Instructions** are emitted per tile with dependency tokens ([`emit`]), so that loads of
+//!    the next group overlap the current computation and stores overlap the next tile.
+
+pub mod emit;
+
+use std::collections::HashMap;
+
+use phi_dialect::hw::HwConfig;
+use phi_dialect::ir::{Module, OpId, ValueId};
+use phi_dialect::isa::{Buffer, Dma, Inst, LINE};
+use phi_dialect::ops::phi::PhiOp;
+use phi_dialect::ops::snn::{Linear, NeuronParams, Reset};
+use phi_dialect::ops::{OpKind, SnnOp};
+use phi_dialect::program::{
+    FORMAT_VERSION, InputKind, InputMap, LayerDesc, LayerInput, LayerMode, Neuron, Port, Program, ProgramMeta, Region,
+    Target,
+};
+use phi_dialect::weights::WeightId;
+use phi_dialect::{DResult, Diagnostic, ElemType};
+
+use emit::{Batch, Emitter, StoreId};
+
+/// Backend options.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The accelerator.
+    pub target: Target,
+    /// Its configuration.
+    pub hw: HwConfig,
+    /// Samples per run of the program (`None`: as many as fill one row tile, `m / rows per
+    /// sample`, at least 1).
+    pub batch: Option<u32>,
+}
+
+/// A GEMM found in the module, with everything the layer needs.
+struct Gemm {
+    name: String,
+    x: ValueId,
+    out: ValueId,
+    weight: WeightId,
+    bias: Option<WeightId>,
+    patterns: Option<(WeightId, u32)>,
+    pwp: Option<WeightId>,
+    neuron: Option<Neuron>,
+    loc: phi_dialect::Location,
+}
+
+/// A tensor in DRAM.
+#[derive(Clone, Copy, Debug)]
+struct DramTensor {
+    addr: u32,
+    kind: InputKind,
+    row_bytes: u32,
+}
+
+fn err(loc: &phi_dialect::Location, msg: impl Into<String>) -> Diagnostic {
+    Diagnostic::error(msg).with_loc(loc, "")
+}
+
+fn align(x: u64, a: u64) -> u64 {
+    x.div_ceil(a) * a
+}
+
+fn neuron_of(m: &Module, gemm_out: ValueId) -> Option<(Neuron, ValueId)> {
+    let uses = m.uses(gemm_out);
+    let [(user, _)] = uses[..] else { return None };
+    match &m.op(user).kind {
+        OpKind::Snn(SnnOp::Lif(n) | SnnOp::If(n)) => match n.params {
+            NeuronParams::Fixed { leak, shift, threshold } => {
+                Some((Neuron { leak, shift, threshold, reset_zero: n.reset == Reset::Zero }, m.result(user)))
+            }
+            NeuronParams::Float { .. } => None,
+        },
+        OpKind::Snn(_) | OpKind::Phi(_) => None,
+    }
+}
+
+/// Finds the GEMMs of a module, in program order.
+fn gemms(m: &Module) -> DResult<Vec<Gemm>> {
+    let mut out = Vec::new();
+    let mut fused_neurons: Vec<ValueId> = Vec::new();
+    let mut chain_ops: Vec<OpId> = Vec::new();
+    for &op in m.body() {
+        let data = m.op(op);
+        let loc = &data.loc;
+        match &data.kind {
+            OpKind::Phi(PhiOp::L2Accumulate { weight }) => {
+                let (r, acc) = (data.operands[0], data.operands[1]);
+                let l1 = m.value(acc).def;
+                let res = m.value(r).def;
+                let (OpKind::Phi(PhiOp::L1Accumulate { pwp, bias }), OpKind::Phi(PhiOp::Residual(p))) =
+                    (&m.op(l1).kind, &m.op(res).kind)
+                else {
+                    return Err(err(loc, "phi.l2_accumulate must read a phi.residual and a phi.l1_accumulate"));
+                };
+                let matched = m.value(m.op(l1).operands[0]).def;
+                let OpKind::Phi(PhiOp::Match(mp)) = &m.op(matched).kind else {
+                    return Err(err(loc, "phi.l1_accumulate must read a phi.match"));
+                };
+                if mp != p {
+                    return Err(err(loc, "phi.match and phi.residual of one GEMM use different patterns"));
+                }
+                let x = m.op(matched).operands[0];
+                chain_ops.extend([l1, res, matched]);
+                let gemm_out = m.result(op);
+                let neuron = neuron_of(m, gemm_out);
+                if let Some((_, v)) = neuron {
+                    fused_neurons.push(v);
+                }
+                out.push(Gemm {
+                    name: m.weights.get(*weight).name.clone(),
+                    x,
+                    out: neuron.map_or(gemm_out, |(_, v)| v),
+                    weight: *weight,
+                    bias: *bias,
+                    patterns: Some((p.patterns, p.k)),
+                    pwp: Some(*pwp),
+                    neuron: neuron.map(|(n, _)| n),
+                    loc: loc.clone(),
+                });
+            }
+            OpKind::Snn(SnnOp::Linear(Linear { weight, bias })) => {
+                if m.weights.get(*weight).ty.elem != ElemType::I8 {
+                    return Err(err(loc, "the backend needs the integer model")
+                        .with_help("run quantize first (the default pipeline does)"));
+                }
+                let gemm_out = m.result(op);
+                let neuron = neuron_of(m, gemm_out);
+                if let Some((_, v)) = neuron {
+                    fused_neurons.push(v);
+                }
+                out.push(Gemm {
+                    name: m.weights.get(*weight).name.clone(),
+                    x: data.operands[0],
+                    out: neuron.map_or(gemm_out, |(_, v)| v),
+                    weight: *weight,
+                    bias: *bias,
+                    patterns: None,
+                    pwp: None,
+                    neuron: neuron.map(|(n, _)| n),
+                    loc: loc.clone(),
+                });
+            }
+            OpKind::Phi(PhiOp::Match(_) | PhiOp::Residual(_) | PhiOp::L1Accumulate { .. })
+            | OpKind::Snn(SnnOp::Input(_) | SnnOp::Output(_)) => {}
+            OpKind::Snn(SnnOp::Lif(_) | SnnOp::If(_)) => {}
+            OpKind::Snn(
+                other @ (SnnOp::Constant { .. }
+                | SnnOp::Conv2d(_)
+                | SnnOp::Flatten
+                | SnnOp::Reshape
+                | SnnOp::SumPool(_)
+                | SnnOp::AvgPool { .. }
+                | SnnOp::Add
+                | SnnOp::Im2col(_)
+                | SnnOp::Transpose { .. }
+                | SnnOp::Concat { .. }),
+            ) => {
+                return Err(err(loc, format!("the backend cannot lower `{}` yet", other.name()))
+                    .with_help("the ISA backend lowers stacks of GEMM (linear) layers and LIF/IF neurons"));
+            }
+        }
+    }
+    // every neuron must be fused into a GEMM layer
+    for &op in m.body() {
+        if let OpKind::Snn(SnnOp::Lif(_) | SnnOp::If(_)) = m.op(op).kind
+            && !fused_neurons.contains(&m.result(op))
+        {
+            return Err(err(&m.op(op).loc, "a neuron must directly follow a GEMM whose only user it is")
+                .with_help("the accelerator's LIF array reads the partial sums of the layer before it"));
+        }
+    }
+    Ok(out)
+}
+
+/// Bytes of a buffer half, line-aligned.
+fn half(size: u32) -> usize {
+    (size as usize / 2) / LINE * LINE
+}
+
+fn lines(bytes: usize) -> usize {
+    bytes.div_ceil(LINE)
+}
+
+/// The tiling of one layer.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    /// Rows per tile.
+    mr: usize,
+    /// Columns per tile.
+    nt: usize,
+    /// Column tiles.
+    ct: usize,
+    /// Partitions per group (Phi) or columns per group (baselines).
+    group: usize,
+}
+
+fn plan(l: &LayerDesc, hw: &HwConfig) -> Result<Plan, String> {
+    let b = &hw.buffers;
+    let nt = (hw.n as usize).min(l.n as usize).max(1);
+    let nt = if nt < l.n as usize { nt } else { l.n as usize };
+    let ct = (l.n as usize).div_ceil(nt);
+    let (k, q, parts) = (l.k as usize, l.q as usize, l.parts() as usize);
+    let fits = |what: &str, need: usize, have: usize| {
+        if need <= have { Ok(()) } else { Err(format!("{what} needs {need} bytes, the buffer half has {have}")) }
+    };
+    fits("the bias of a layer", ct * nt * 4, half(b.bias))?;
+    // Row tiles hold whole samples, so that a sample's time steps meet in one tile and its
+    // membranes live only in the tile (scratch): mr is a multiple of the rows per sample.
+    let per = l.rows_per_sample.max(1) as usize;
+    if per > hw.m as usize {
+        return Err(format!(
+            "a sample has {per} rows (time steps × positions), more than a tile of m = {} rows; layers whose samples span several tiles need membrane spilling, which is not implemented yet",
+            hw.m
+        ));
+    }
+    let slots_per_sample = l.positions.max(1) as usize;
+    let mut samples = (hw.m as usize / per)
+        .min(l.rows as usize / per)
+        .min(b.psum as usize / (ct * nt * 4 * per))
+        .min(half(b.out) / (nt.div_ceil(8) * per));
+    if l.neuron.is_some() {
+        samples = samples.min(b.memb as usize / (slots_per_sample * nt * 4));
+    }
+    if samples == 0 {
+        return Err(format!(
+            "one sample ({per} rows × {} columns) does not fit the partial-sum, output and membrane buffers",
+            ct * nt
+        ));
+    }
+    let mut mr = samples * per;
+    loop {
+        let group = match l.mode {
+            LayerMode::Phi => [
+                half(b.spk) / (mr * k / 8).max(1),
+                half(b.pat) / (q * 4).max(1),
+                half(b.pwp) / (q * nt * 2).max(1),
+                half(b.wgt) / (k * nt),
+                b.idx as usize / (mr * 2),
+                b.res as usize / (mr * 8),
+                parts,
+            ]
+            .into_iter()
+            .min()
+            .unwrap_or(0),
+            LayerMode::BitSparse | LayerMode::Dense => {
+                let per_row = match l.input.kind {
+                    InputKind::Spikes => half(b.spk) * 8 / mr,
+                    InputKind::Int => half(b.act) / (mr * 4),
+                };
+                let cols = per_row.min(half(b.wgt) / nt);
+                // a whole K, or a multiple of 8 columns so that every group starts on a byte
+                if cols >= l.k_cols as usize { l.k_cols as usize } else { cols / 8 * 8 }
+            }
+        }
+        .min(255 * if l.mode == LayerMode::Phi { 1 } else { 256 });
+        if group > 0 {
+            return Ok(Plan { mr, nt, ct, group });
+        }
+        if mr == per {
+            return Err(match l.mode {
+                LayerMode::Phi => format!(
+                    "one partition does not fit: {q} patterns × {nt} columns of PWP need {} bytes per buffer half (PWP half {}), patterns {} (pattern half {})",
+                    q * nt * 2,
+                    half(b.pwp),
+                    q * 4,
+                    half(b.pat)
+                ),
+                LayerMode::BitSparse | LayerMode::Dense => "one input column does not fit the buffers".to_string(),
+            });
+        }
+        mr = (mr / per / 2).max(1) * per;
+    }
+}
+
+/// Lowers a verified integer module to a program.
+pub fn lower(m: &Module, opts: &Options, sample: Option<Vec<u8>>) -> DResult<Program> {
+    opts.hw.validate().map_err(|e| Diagnostic::error(format!("invalid hardware configuration: {e}")))?;
+    let hw = &opts.hw;
+    let found = gemms(m)?;
+    if found.len() > 255 {
+        return Err(Diagnostic::error(format!("{} layers; the ISA addresses at most 255", found.len())));
+    }
+
+    // ---- constants
+    let mut weights_sec: Vec<u8> = Vec::new();
+    let mut pwp_sec: Vec<u8> = Vec::new();
+    let mut pat_sec: Vec<u8> = Vec::new();
+    struct Consts {
+        w: usize,
+        b: Option<usize>,
+        pwp: Option<usize>,
+        pat: Option<usize>,
+        q: u32,
+        k: u32,
+    }
+    let push = |sec: &mut Vec<u8>, bytes: &[u8]| -> usize {
+        let at = sec.len();
+        sec.extend_from_slice(bytes);
+        sec.resize(align(sec.len() as u64, LINE as u64) as usize, 0);
+        at
+    };
+    let mut consts = Vec::new();
+    for g in &found {
+        let w = m.weights.get(g.weight);
+        let wb: Vec<u8> = w
+            .as_i8()
+            .ok_or_else(|| err(&g.loc, format!("weight `{}` must be i8 and present", w.name)))?
+            .iter()
+            .map(|&x| x as u8)
+            .collect();
+        let wo = push(&mut weights_sec, &wb);
+        let bo = match g.bias {
+            Some(b) => {
+                let bt = m.weights.get(b);
+                let v = bt.as_i32().ok_or_else(|| err(&g.loc, format!("bias `{}` must be i32", bt.name)))?;
+                Some(push(&mut weights_sec, &v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()))
+            }
+            None => None,
+        };
+        let (po, pto, q, k) = match (g.pwp, g.patterns) {
+            (Some(pw), Some((pt, k))) => {
+                let table = match &m.weights.get(pw).data {
+                    phi_dialect::weights::WeightData::I16(v) => {
+                        v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()
+                    }
+                    phi_dialect::weights::WeightData::I1(_)
+                    | phi_dialect::weights::WeightData::I8(_)
+                    | phi_dialect::weights::WeightData::I32(_)
+                    | phi_dialect::weights::WeightData::F32(_)
+                    | phi_dialect::weights::WeightData::Elided => {
+                        return Err(err(&g.loc, "the PWP table must be present i16 data"));
+                    }
+                };
+                let pats = m.weights.get(pt);
+                let pv = pats.as_i32().ok_or_else(|| err(&g.loc, "patterns must be i32"))?;
+                let q = pats.ty.shape[1] as u32;
+                (
+                    Some(push(&mut pwp_sec, &table)),
+                    Some(push(&mut pat_sec, &pv.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())),
+                    q,
+                    k,
+                )
+            }
+            (_, _) => (None, None, 0, hw.k),
+        };
+        consts.push(Consts { w: wo, b: bo, pwp: po, pat: pto, q, k });
+    }
+    let base = 0x1000u64;
+    let w_base = base;
+    let pwp_base = align(w_base + weights_sec.len() as u64, 4096);
+    let pat_base = align(pwp_base + pwp_sec.len() as u64, 4096);
+    let mut next = align(pat_base + pat_sec.len() as u64, 4096);
+    let activations = next;
+    let mut alloc = |bytes: u64| -> u64 {
+        let at = next;
+        next = align(next + bytes.max(1), LINE as u64);
+        at
+    };
+
+    // ---- batch: enough samples to fill a row tile
+    let max_per_sample = found
+        .iter()
+        .map(|g| {
+            let t = m.ty(g.x);
+            t.num_elements() / *t.shape.last().expect("rank ≥ 2")
+        })
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let batch = match opts.batch {
+        Some(b) if b >= 1 => b as usize,
+        Some(_) | None => (hw.m as usize / max_per_sample).max(1),
+    };
+
+    // ---- tensors and ports
+    let mut tensors: HashMap<ValueId, DramTensor> = HashMap::new();
+    let mut inputs = Vec::new();
+    let mut outputs = Vec::new();
+    let mut time_steps = 0u32;
+    for &op in m.body() {
+        if let OpKind::Snn(SnnOp::Input(p)) = &m.op(op).kind {
+            let v = m.result(op);
+            let ty = m.ty(v);
+            time_steps = ty.shape[0] as u32;
+            let width = *ty.shape.last().expect("rank ≥ 2");
+            let rows = ty.num_elements() / width;
+            let (kind, elem, row_bytes) = match ty.elem {
+                ElemType::I1 => (InputKind::Spikes, "i1", width.div_ceil(8)),
+                ElemType::I8 | ElemType::I16 | ElemType::I32 => (InputKind::Int, "i32", width * 4),
+                ElemType::F32 => {
+                    return Err(err(&m.op(op).loc, format!("input `{}` is f32", p.name))
+                        .with_help("the accelerator takes spikes or integers: quantise the model"));
+                }
+            };
+            let addr = alloc((batch * rows * row_bytes) as u64);
+            tensors.insert(v, DramTensor { addr: addr as u32, kind, row_bytes: row_bytes as u32 });
+            inputs.push((
+                p.index,
+                Port {
+                    name: p.name.clone(),
+                    shape: ty.shape.clone(),
+                    elem: elem.into(),
+                    dram: addr as u32,
+                    row_bytes: row_bytes as u32,
+                },
+            ));
+        }
+    }
+    inputs.sort_by_key(|(i, _)| *i);
+
+    // ---- layers
+    let mut layers = Vec::new();
+    for (g, c) in found.iter().zip(&consts) {
+        let x = *tensors.get(&g.x).ok_or_else(|| {
+            err(&g.loc, "the GEMM's input is neither a model input nor the output of another GEMM layer")
+        })?;
+        let xt = m.ty(g.x);
+        let k_cols = *xt.shape.last().expect("rank ≥ 2") as u32;
+        let per_sample = (xt.num_elements() / k_cols as usize) as u32;
+        let positions = per_sample / xt.shape[0].max(1) as u32;
+        let rows = u32::try_from(batch as u64 * per_sample as u64).ok().filter(|&r| r <= u16::MAX as u32).ok_or_else(
+            || err(&g.loc, format!("{batch} samples × {per_sample} rows exceed the 16-bit row fields; lower --batch")),
+        )?;
+        let n = m.weights.get(g.weight).ty.shape[1] as u32;
+        let mode = match (opts.target, x.kind, g.patterns.is_some()) {
+            (_, InputKind::Int, _) | (Target::Dense, _, _) => LayerMode::Dense,
+            (Target::Phi, InputKind::Spikes, true) => LayerMode::Phi,
+            (Target::Phi | Target::BitSparse, InputKind::Spikes, _) => LayerMode::BitSparse,
+        };
+        let (out_kind, out_row_bytes) = match g.neuron {
+            Some(_) => (InputKind::Spikes, n.div_ceil(8)),
+            None => (InputKind::Int, n * 4),
+        };
+        let output = alloc(rows as u64 * out_row_bytes as u64) as u32;
+        let membrane = alloc(batch as u64 * positions as u64 * n as u64 * 4) as u32;
+        tensors.insert(g.out, DramTensor { addr: output, kind: out_kind, row_bytes: out_row_bytes });
+        let desc = LayerDesc {
+            name: g.name.clone(),
+            rows,
+            rows_per_sample: per_sample,
+            positions,
+            k_cols,
+            n,
+            k: c.k,
+            q: if mode == LayerMode::Phi { c.q } else { 0 },
+            mode,
+            input: LayerInput { kind: x.kind, dram: x.addr, row_bytes: x.row_bytes, map: InputMap::Rows },
+            weights: (w_base as usize + c.w) as u32,
+            bias: c.b.map(|b| (w_base as usize + b) as u32),
+            patterns: c.pat.filter(|_| mode == LayerMode::Phi).map(|p| (pat_base as usize + p) as u32),
+            pwp: c.pwp.filter(|_| mode == LayerMode::Phi).map(|p| (pwp_base as usize + p) as u32),
+            neuron: g.neuron,
+            output,
+            membrane,
+        };
+        layers.push(desc);
+    }
+    for &op in m.body() {
+        if let OpKind::Snn(SnnOp::Output(p)) = &m.op(op).kind {
+            let v = m.op(op).operands[0];
+            let t = tensors.get(&v).ok_or_else(|| {
+                err(&m.op(op).loc, format!("output `{}` is not computed by a layer the backend lowers", p.name))
+            })?;
+            let ty = m.ty(v);
+            let elem = match t.kind {
+                InputKind::Spikes => "i1",
+                InputKind::Int => "i32",
+            };
+            outputs.push((
+                p.index,
+                Port {
+                    name: p.name.clone(),
+                    shape: ty.shape.clone(),
+                    elem: elem.into(),
+                    dram: t.addr,
+                    row_bytes: t.row_bytes,
+                },
+            ));
+        }
+    }
+    outputs.sort_by_key(|(i, _)| *i);
+    let dram_bytes = align(next, 4096);
+    if dram_bytes > u32::MAX as u64 {
+        return Err(Diagnostic::error(format!("the program needs {dram_bytes} bytes of DRAM; addresses are 32-bit")));
+    }
+
+    // ---- instructions
+    let mut e = Emitter::new();
+    let mut state = EmitState::default();
+    for (li, (l, g)) in layers.iter().zip(&found).enumerate() {
+        let p = plan(l, hw)
+            .map_err(|msg| err(&g.loc, format!("layer `{}` does not fit the accelerator: {msg}", l.name)))?;
+        emit_layer(&mut e, &mut state, li as u8, l, p, hw).map_err(|msg| err(&g.loc, msg))?;
+    }
+    let code = e.halt();
+    for (i, inst) in code.iter().enumerate() {
+        inst.validate().map_err(|msg| Diagnostic::error(format!("internal error: instruction {i}: {msg}")))?;
+    }
+
+    let regions = vec![
+        Region { section: ".phi.weights".into(), dram: w_base as u32, bytes: weights_sec.len() as u32 },
+        Region { section: ".phi.pwp".into(), dram: pwp_base as u32, bytes: pwp_sec.len() as u32 },
+        Region { section: ".phi.patterns".into(), dram: pat_base as u32, bytes: pat_sec.len() as u32 },
+    ];
+    let meta = ProgramMeta {
+        format_version: FORMAT_VERSION,
+        model: m.name.clone(),
+        target: opts.target,
+        time_steps,
+        batch: batch as u32,
+        inputs: inputs.into_iter().map(|(_, p)| p).collect(),
+        outputs: outputs.into_iter().map(|(_, p)| p).collect(),
+        layers,
+        regions,
+        activations: activations as u32,
+        dram_bytes: dram_bytes as u32,
+        hw: hw.clone(),
+    };
+    Ok(Program {
+        meta,
+        code,
+        sections: vec![
+            (".phi.weights".into(), weights_sec),
+            (".phi.pwp".into(), pwp_sec),
+            (".phi.patterns".into(), pat_sec),
+        ],
+        sample,
+    })
+}
+
+/// Ownership of the double-buffered halves across layers.
+#[derive(Default)]
+struct EmitState {
+    /// Last batch that wrote each (buffer, half).
+    owner: HashMap<(Buffer, usize), Batch>,
+    /// The half each loaded buffer uses next.
+    flip: HashMap<Buffer, usize>,
+    /// Last store of each output half.
+    out_store: [Option<StoreId>; 2],
+    outputs: usize,
+}
+
+fn u16_of(v: usize, what: &str) -> Result<u16, String> {
+    u16::try_from(v).map_err(|_| format!("{what} = {v} does not fit the 16-bit instruction field"))
+}
+
+fn line_of(bytes: usize, what: &str) -> Result<u16, String> {
+    u16_of(bytes / LINE, what)
+}
+
+impl EmitState {
+    /// The next half of a double-buffered region (alternating).
+    fn next_half(&mut self, b: Buffer) -> usize {
+        let f = self.flip.entry(b).or_insert(0);
+        let h = *f % 2;
+        *f += 1;
+        h
+    }
+
+    fn writes(&mut self, bufs: &[(Buffer, usize)]) -> Vec<Batch> {
+        bufs.iter().filter_map(|k| self.owner.get(k).copied()).collect()
+    }
+    fn own(&mut self, bufs: &[(Buffer, usize)], b: Batch) {
+        for k in bufs {
+            self.owner.insert(*k, b);
+        }
+    }
+}
+
+fn dma(buf: Buffer, sram_bytes: usize, dram: u32, rows: usize, row_bytes: usize, stride: usize) -> Result<Dma, String> {
+    Ok(Dma {
+        buf,
+        sram: line_of(sram_bytes, "SRAM offset")?,
+        dram,
+        rows: u16_of(rows, "DMA rows")?,
+        row_bytes: u16_of(row_bytes, "DMA row bytes")?,
+        stride: if stride < 1 << 24 {
+            stride as u32
+        } else {
+            return Err(format!("DMA stride {stride} exceeds 24 bits"));
+        },
+    })
+}
+
+fn emit_layer(
+    e: &mut Emitter,
+    st: &mut EmitState,
+    li: u8,
+    l: &LayerDesc,
+    p: Plan,
+    hw: &HwConfig,
+) -> Result<(), String> {
+    let b = &hw.buffers;
+    let parity = li as usize % 2;
+    let (nt, ct, mr) = (p.nt, p.ct, p.mr);
+    let (k, q, parts) = (l.k as usize, l.q as usize, l.parts() as usize);
+    let deps = phi_dialect::isa::Deps::default();
+
+    // Prologue: the bias of this layer, in the bias half of its parity. Membranes are scratch
+    // in the tile (every tile holds whole samples, and a sample starts from zero).
+    let bias_at = parity * half(b.bias);
+    let per = l.rows_per_sample.max(1) as usize;
+    let slots = l.positions.max(1) as usize;
+    let mut pro = Vec::new();
+    if let Some(addr) = l.bias {
+        pro.push(Inst::Load { deps, dma: dma(Buffer::Bias, bias_at, addr, 1, l.n as usize * 4, 0)? });
+    }
+    let pro_keys = [(Buffer::Bias, parity)];
+    let prologue = if pro.is_empty() {
+        None
+    } else {
+        let over = st.writes(&pro_keys);
+        let id = e.load_batch(pro, &over);
+        st.own(&pro_keys, id);
+        Some(id)
+    };
+    let mut prologue_acquired = false;
+
+    let psum_tile = lines(mr * nt * 4) * LINE;
+    let mut r0 = 0usize;
+    while r0 < l.rows as usize {
+        let rows = mr.min(l.rows as usize - r0);
+        match l.mode {
+            LayerMode::Phi => {
+                let mut part0 = 0;
+                let mut first_group = true;
+                while part0 < parts {
+                    let gp = p.group.min(parts - part0);
+                    let kcols = (gp * k).min(l.k_cols as usize - part0 * k);
+                    let row_bytes = gp * k / 8;
+                    let h = st.next_half(Buffer::Spk);
+                    let keys = [(Buffer::Spk, h), (Buffer::Pat, h)];
+                    let over = st.writes(&keys);
+                    let spk_at = h * half(b.spk);
+                    let pat_at = h * half(b.pat);
+                    let a = e.load_batch(
+                        vec![
+                            Inst::Gather {
+                                deps,
+                                layer: li,
+                                row0: u16_of(r0, "row")?,
+                                rows: u16_of(rows, "rows")?,
+                                k0: u16_of(part0 * k, "column")?,
+                                kcols: u16_of(kcols, "columns")?,
+                                sram: line_of(spk_at, "SPK offset")?,
+                                row_bytes: u16_of(row_bytes, "row bytes")?,
+                            },
+                            Inst::Load {
+                                deps,
+                                dma: dma(
+                                    Buffer::Pat,
+                                    pat_at,
+                                    l.patterns.ok_or("Phi layer without patterns")? + (part0 * q * 4) as u32,
+                                    1,
+                                    gp * q * 4,
+                                    0,
+                                )?,
+                            },
+                        ],
+                        &over,
+                    );
+                    st.own(&keys, a);
+                    e.acquire(a);
+                    e.compute(Inst::Match {
+                        deps,
+                        layer: li,
+                        rows: u16_of(rows, "rows")?,
+                        part0: u16_of(part0, "partition")?,
+                        parts: gp as u8,
+                        spk: line_of(spk_at, "SPK offset")?,
+                        pat: line_of(pat_at, "PAT offset")?,
+                        idx: 0,
+                        res: 0,
+                    });
+                    e.release(a);
+                    for c in 0..ct {
+                        let col0 = c * nt;
+                        let cols = nt.min(l.n as usize - col0);
+                        let hw_ = st.next_half(Buffer::Wgt);
+                        let wkeys = [(Buffer::Wgt, hw_)];
+                        let over = st.writes(&wkeys);
+                        let wgt_at = hw_ * half(b.wgt);
+                        let wb = e.load_batch(
+                            vec![Inst::Load {
+                                deps,
+                                dma: dma(
+                                    Buffer::Wgt,
+                                    wgt_at,
+                                    l.weights + (part0 * k * l.n as usize + col0) as u32,
+                                    kcols,
+                                    cols,
+                                    l.n as usize,
+                                )?,
+                            }],
+                            &over,
+                        );
+                        st.own(&wkeys, wb);
+                        let psum = line_of(c * psum_tile, "PSUM offset")?;
+                        if first_group {
+                            if let (Some(pro), false) = (prologue, prologue_acquired) {
+                                e.acquire(pro);
+                                prologue_acquired = true;
+                            }
+                            e.compute(Inst::PsumInit {
+                                deps,
+                                layer: li,
+                                rows: u16_of(rows, "rows")?,
+                                cols: cols as u16,
+                                bias: line_of(bias_at + col0 * 4, "BIAS offset")?,
+                                psum,
+                            });
+                        }
+                        // the prefetch waits for the match (through A's release) and for the PWP half
+                        let ph = st.next_half(Buffer::Pwp);
+                        let pwp_at = ph * half(b.pwp);
+                        let pkeys = [(Buffer::Pwp, ph)];
+                        let mut over = st.writes(&pkeys);
+                        over.push(a);
+                        let pf = e.load_batch(
+                            vec![Inst::PwpFetch {
+                                deps,
+                                layer: li,
+                                rows: u16_of(rows, "rows")?,
+                                part0: u16_of(part0, "partition")?,
+                                parts: gp as u8,
+                                col0: u16_of(col0, "column")?,
+                                cols: cols as u16,
+                                idx: 0,
+                                pwp: line_of(pwp_at, "PWP offset")?,
+                            }],
+                            &over,
+                        );
+                        st.own(&pkeys, pf);
+                        e.acquire(pf);
+                        e.compute(Inst::L1Acc {
+                            deps,
+                            layer: li,
+                            rows: u16_of(rows, "rows")?,
+                            parts: gp as u8,
+                            cols: cols as u16,
+                            idx: 0,
+                            pwp: line_of(pwp_at, "PWP offset")?,
+                            psum,
+                        });
+                        e.release(pf);
+                        e.acquire(wb);
+                        e.compute(Inst::L2Acc {
+                            deps,
+                            layer: li,
+                            rows: u16_of(rows, "rows")?,
+                            part0: u16_of(part0, "partition")?,
+                            parts: gp as u8,
+                            cols: cols as u16,
+                            res: 0,
+                            wgt: line_of(wgt_at, "WGT offset")?,
+                            psum,
+                        });
+                        e.release(wb);
+                    }
+                    first_group = false;
+                    part0 += gp;
+                }
+            }
+            LayerMode::BitSparse | LayerMode::Dense => {
+                let mut k0 = 0usize;
+                let mut first_group = true;
+                while k0 < l.k_cols as usize {
+                    let kcols = p.group.min(l.k_cols as usize - k0);
+                    let (buf, row_bytes, size) = match l.input.kind {
+                        InputKind::Spikes => (Buffer::Spk, kcols.div_ceil(8), b.spk),
+                        InputKind::Int => (Buffer::Act, kcols * 4, b.act),
+                    };
+                    let h = st.next_half(buf);
+                    let keys = [(buf, h)];
+                    let over = st.writes(&keys);
+                    let src_at = h * half(size);
+                    let a = e.load_batch(
+                        vec![Inst::Gather {
+                            deps,
+                            layer: li,
+                            row0: u16_of(r0, "row")?,
+                            rows: u16_of(rows, "rows")?,
+                            k0: u16_of(k0, "column")?,
+                            kcols: u16_of(kcols, "columns")?,
+                            sram: line_of(src_at, "input offset")?,
+                            row_bytes: u16_of(row_bytes, "row bytes")?,
+                        }],
+                        &over,
+                    );
+                    st.own(&keys, a);
+                    for c in 0..ct {
+                        let col0 = c * nt;
+                        let cols = nt.min(l.n as usize - col0);
+                        let hw_ = st.next_half(Buffer::Wgt);
+                        let wkeys = [(Buffer::Wgt, hw_)];
+                        let over = st.writes(&wkeys);
+                        let wgt_at = hw_ * half(b.wgt);
+                        let wb = e.load_batch(
+                            vec![Inst::Load {
+                                deps,
+                                dma: dma(
+                                    Buffer::Wgt,
+                                    wgt_at,
+                                    l.weights + (k0 * l.n as usize + col0) as u32,
+                                    kcols,
+                                    cols,
+                                    l.n as usize,
+                                )?,
+                            }],
+                            &over,
+                        );
+                        st.own(&wkeys, wb);
+                        let psum = line_of(c * psum_tile, "PSUM offset")?;
+                        if first_group {
+                            if let (Some(pro), false) = (prologue, prologue_acquired) {
+                                e.acquire(pro);
+                                prologue_acquired = true;
+                            }
+                            e.compute(Inst::PsumInit {
+                                deps,
+                                layer: li,
+                                rows: u16_of(rows, "rows")?,
+                                cols: cols as u16,
+                                bias: line_of(bias_at + col0 * 4, "BIAS offset")?,
+                                psum,
+                            });
+                        }
+                        e.acquire(a);
+                        e.acquire(wb);
+                        let (rows16, kc16, src) =
+                            (u16_of(rows, "rows")?, u16_of(kcols, "columns")?, line_of(src_at, "input offset")?);
+                        let wgt = line_of(wgt_at, "WGT offset")?;
+                        e.compute(match l.mode {
+                            LayerMode::BitSparse => Inst::BsAcc {
+                                deps,
+                                layer: li,
+                                rows: rows16,
+                                kcols: kc16,
+                                cols: cols as u16,
+                                spk: src,
+                                wgt,
+                                psum,
+                            },
+                            LayerMode::Dense | LayerMode::Phi => Inst::DenseMac {
+                                deps,
+                                layer: li,
+                                rows: rows16,
+                                kcols: kc16,
+                                cols: cols as u16,
+                                src,
+                                wgt,
+                                psum,
+                            },
+                        });
+                        e.release(wb);
+                    }
+                    e.release(a);
+                    first_group = false;
+                    k0 += kcols;
+                }
+            }
+        }
+        // Neuron (or current) and store, per column tile.
+        for c in 0..ct {
+            let col0 = c * nt;
+            let cols = nt.min(l.n as usize - col0);
+            let psum = line_of(c * psum_tile, "PSUM offset")?;
+            match l.neuron {
+                Some(_) => {
+                    let hidx = st.outputs % 2;
+                    st.outputs += 1;
+                    if let Some(s) = st.out_store[hidx] {
+                        e.wait_store(s);
+                    }
+                    let out_at = hidx * half(b.out);
+                    e.compute(Inst::Lif {
+                        deps,
+                        layer: li,
+                        row0: u16_of(r0, "row")?,
+                        rows: u16_of(rows, "rows")?,
+                        p0: u16_of(r0 / per * slots, "membrane slot")?,
+                        cols: cols as u16,
+                        psum,
+                        memb: 0,
+                        out: line_of(out_at, "OUT offset")?,
+                    });
+                    let ob = l.n.div_ceil(8) as usize;
+                    let s = e.store(dma(
+                        Buffer::Out,
+                        out_at,
+                        l.output + (r0 * ob + col0 / 8) as u32,
+                        rows,
+                        cols.div_ceil(8),
+                        ob,
+                    )?);
+                    st.out_store[hidx] = Some(s);
+                }
+                None => {
+                    let s = e.store(dma(
+                        Buffer::Psum,
+                        c * psum_tile,
+                        l.output + ((r0 * l.n as usize + col0) * 4) as u32,
+                        rows,
+                        cols * 4,
+                        l.n as usize * 4,
+                    )?);
+                    // the next row tile overwrites this partial-sum tile
+                    e.wait_store(s);
+                }
+            }
+        }
+        r0 += rows;
+    }
+    if let Some(pro) = prologue {
+        if !prologue_acquired {
+            e.acquire(pro);
+        }
+        e.release(pro);
+    }
+    Ok(())
+}
