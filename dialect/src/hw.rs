@@ -38,17 +38,20 @@ pub struct Buffers {
 
 impl Default for Buffers {
     fn default() -> Self {
-        // 64 KB PWP + 128 KB psum + 48 KB for the rest = 240 KB (the paper's total).
+        // 64 KB PWP + 112 KB partial sums + 56 KB for the rest = 232 KB, within the paper's
+        // 240 KB (its split: 64 KB PWP, 128 KB partial sums, the rest for spikes, weights and
+        // patterns); this split leaves room for the match indices and residuals that let the
+        // matcher run ahead of the accumulators.
         Buffers {
             spk: 4 << 10,
-            act: 4 << 10,
+            act: 2 << 10,
             wgt: 8 << 10,
-            pat: 8 << 10,
+            pat: 4 << 10,
             pwp: 64 << 10,
-            idx: 2 << 10,
-            res: 4 << 10,
-            bias: 8 << 10,
-            psum: 128 << 10,
+            idx: 8 << 10,
+            res: 16 << 10,
+            bias: 4 << 10,
+            psum: 112 << 10,
             memb: 8 << 10,
             out: 2 << 10,
         }
@@ -101,7 +104,7 @@ pub struct Units {
     pub l2_rows: u32,
     /// Lanes of a row addition (the output tile width n = 32).
     pub lanes: u32,
-    /// Neurons updated per cycle by the LIF array.
+    /// Neurons updated per cycle by the LIF array (4 lanes of n = 32).
     pub lif_neurons: u32,
     /// Weight rows added per cycle by the bit-sparse baseline (the same adders as L1 + L2).
     pub bs_rows: u32,
@@ -121,7 +124,7 @@ impl Default for Units {
             l1_rows: 8,
             l2_rows: 8,
             lanes: 32,
-            lif_neurons: 32,
+            lif_neurons: 128,
             bs_rows: 16,
             dense_macs: 512,
             psum_init: 128,
@@ -144,7 +147,7 @@ pub struct Dram {
 
 impl Default for Dram {
     fn default() -> Self {
-        Dram { bandwidth_gbs: 64.0, latency: 100, pj_per_bit: 12.45 }
+        Dram { bandwidth_gbs: 64.0, latency: 50, pj_per_bit: 12.45 }
     }
 }
 

@@ -39,6 +39,16 @@ fn all_targets_match_the_integer_interpreter_on_the_test_split() {
         let report = run(&program, std::slice::from_ref(&x), RunOptions::default())
             .unwrap_or_else(|e| panic!("{target:?}: {e}"));
         assert_eq!(report.outputs, reference, "{target:?}: output spikes differ from the integer interpreter");
+        if std::env::var("PHI_DEBUG_EMU").is_ok() {
+            eprintln!("{target:?}: cycles {} busy {:?} energy {:?}", report.cycles, report.busy, report.energy);
+            eprintln!("  units {:?}", report.units);
+            for l in &report.layers {
+                eprintln!(
+                    "  {} {} cycles {} energy {:.0} dram {}",
+                    l.name, l.mode, l.cycles, l.energy_pj, l.dram_bytes
+                );
+            }
+        }
         cycles.push((target, report.cycles, report.energy_pj, report.ops));
     }
     eprintln!("{cycles:#?}");

@@ -124,18 +124,11 @@ impl Emitter {
         self.releases += 1;
     }
 
-    /// Appends a store of data produced by the last compute instruction; returns its id.
+    /// Appends a store of data produced by earlier compute instructions; returns its id. A
+    /// `sync` fence (all earlier compute done) gives the store its token, since several units
+    /// may have produced the data.
     pub fn store(&mut self, dma: Dma) -> StoreId {
-        let pushed = match self.last_compute().and_then(Inst::deps_mut) {
-            Some(d) if !d.push_next => {
-                d.push_next = true;
-                true
-            }
-            Some(_) | None => false,
-        };
-        if !pushed {
-            self.code.push(Inst::Sync { deps: Deps { push_next: true, ..Deps::default() } });
-        }
+        self.code.push(Inst::Sync { deps: Deps { push_next: true, ..Deps::default() } });
         self.c2s_pending += 1;
         self.code.push(Inst::Store { deps: Deps { pop_prev: true, push_prev: true, ..Deps::default() }, dma });
         self.c2s_pending -= 1;

@@ -216,13 +216,15 @@ struct Plan {
 fn plan(l: &LayerDesc, hw: &HwConfig) -> Result<Plan, String> {
     let b = &hw.buffers;
     let nt = (hw.n as usize).min(l.n as usize).max(1);
-    let nt = if nt < l.n as usize { nt } else { l.n as usize };
     let ct = (l.n as usize).div_ceil(nt);
     let (k, q, parts) = (l.k as usize, l.q as usize, l.parts() as usize);
     let fits = |what: &str, need: usize, have: usize| {
-        if need <= have { Ok(()) } else { Err(format!("{what} needs {need} bytes, the buffer half has {have}")) }
+        if need <= have { Ok(()) } else { Err(format!("{what} needs {need} bytes, the buffer has {have}")) }
     };
-    fits("the bias of a layer", ct * nt * 4, half(b.bias))?;
+    fits("the bias of a layer (in a buffer half)", l.n as usize * 4, half(b.bias))?;
+    // One column tile of the whole batch accumulates in the partial-sum buffer.
+    fits("one column tile of partial sums for the batch", l.rows as usize * nt * 4, b.psum as usize)
+        .map_err(|e| format!("{e}; lower --batch"))?;
     // Row tiles hold whole samples, so that a sample's time steps meet in one tile and its
     // membranes live only in the tile (scratch): mr is a multiple of the rows per sample.
     let per = l.rows_per_sample.max(1) as usize;
@@ -233,18 +235,12 @@ fn plan(l: &LayerDesc, hw: &HwConfig) -> Result<Plan, String> {
         ));
     }
     let slots_per_sample = l.positions.max(1) as usize;
-    let mut samples = (hw.m as usize / per)
-        .min(l.rows as usize / per)
-        .min(b.psum as usize / (ct * nt * 4 * per))
-        .min(half(b.out) / (nt.div_ceil(8) * per));
+    let mut samples = (hw.m as usize / per).min(l.rows as usize / per).min(half(b.out) / (nt.div_ceil(8) * per));
     if l.neuron.is_some() {
         samples = samples.min(b.memb as usize / (slots_per_sample * nt * 4));
     }
     if samples == 0 {
-        return Err(format!(
-            "one sample ({per} rows × {} columns) does not fit the partial-sum, output and membrane buffers",
-            ct * nt
-        ));
+        return Err(format!("one sample ({per} rows × {nt} columns) does not fit the output and membrane buffers"));
     }
     let mut mr = samples * per;
     loop {
@@ -254,9 +250,10 @@ fn plan(l: &LayerDesc, hw: &HwConfig) -> Result<Plan, String> {
                 half(b.pat) / (q * 4).max(1),
                 half(b.pwp) / (q * nt * 2).max(1),
                 half(b.wgt) / (k * nt),
-                b.idx as usize / (mr * 2),
-                b.res as usize / (mr * 8),
+                half(b.idx) / (mr * 2),
+                half(b.res) / (mr * 8),
                 parts,
+                255,
             ]
             .into_iter()
             .min()
@@ -266,19 +263,18 @@ fn plan(l: &LayerDesc, hw: &HwConfig) -> Result<Plan, String> {
                     InputKind::Spikes => half(b.spk) * 8 / mr,
                     InputKind::Int => half(b.act) / (mr * 4),
                 };
-                let cols = per_row.min(half(b.wgt) / nt);
+                let cols = per_row.min(half(b.wgt) / nt).min(u16::MAX as usize);
                 // a whole K, or a multiple of 8 columns so that every group starts on a byte
                 if cols >= l.k_cols as usize { l.k_cols as usize } else { cols / 8 * 8 }
             }
-        }
-        .min(255 * if l.mode == LayerMode::Phi { 1 } else { 256 });
+        };
         if group > 0 {
             return Ok(Plan { mr, nt, ct, group });
         }
         if mr == per {
             return Err(match l.mode {
                 LayerMode::Phi => format!(
-                    "one partition does not fit: {q} patterns × {nt} columns of PWP need {} bytes per buffer half (PWP half {}), patterns {} (pattern half {})",
+                    "one partition does not fit: {q} patterns × {nt} columns of PWP need {} bytes (PWP half {}), patterns {} bytes (pattern half {})",
                     q * nt * 2,
                     half(b.pwp),
                     q * 4,
@@ -386,9 +382,21 @@ pub fn lower(m: &Module, opts: &Options, sample: Option<Vec<u8>>) -> DResult<Pro
         .max()
         .unwrap_or(1)
         .max(1);
+    // Auto: as many samples as one column tile of partial sums holds for every layer.
+    let auto = found
+        .iter()
+        .map(|g| {
+            let t = m.ty(g.x);
+            let per = t.num_elements() / *t.shape.last().expect("rank ≥ 2");
+            let n = m.weights.get(g.weight).ty.shape[1].min(hw.n as usize).max(1);
+            hw.buffers.psum as usize / (n * 4 * per.max(1))
+        })
+        .min()
+        .unwrap_or(1)
+        .clamp(1, (u16::MAX as usize / max_per_sample).max(1));
     let batch = match opts.batch {
         Some(b) if b >= 1 => b as usize,
-        Some(_) | None => (hw.m as usize / max_per_sample).max(1),
+        Some(_) | None => auto,
     };
 
     // ---- tensors and ports
@@ -547,16 +555,60 @@ pub fn lower(m: &Module, opts: &Options, sample: Option<Vec<u8>>) -> DResult<Pro
     })
 }
 
-/// Ownership of the double-buffered halves across layers.
+/// A region of a buffer: `(buffer, first byte, bytes)`.
+type Area = (Buffer, usize, usize);
+
+/// Which batch last wrote each loaded region, across layers, and pending stores.
 #[derive(Default)]
 struct EmitState {
-    /// Last batch that wrote each (buffer, half).
-    owner: HashMap<(Buffer, usize), Batch>,
-    /// The half each loaded buffer uses next.
-    flip: HashMap<Buffer, usize>,
+    /// Regions written by load batches, most recent last.
+    owner: Vec<(Area, Batch)>,
+    /// Round-robin counters of the rings.
+    turn: HashMap<Buffer, usize>,
     /// Last store of each output half.
     out_store: [Option<StoreId>; 2],
     outputs: usize,
+    /// Pending stores of partial-sum tiles (by row tile), for layers that output currents.
+    psum_store: HashMap<usize, StoreId>,
+}
+
+/// A ring of equal slots in a buffer: as many slots of `need` bytes as fit, up to four (deeper
+/// prefetch hides more DRAM latency), at least one.
+fn ring(size: u32, need: usize) -> (usize, usize) {
+    let slot = lines(need.max(1)) * LINE;
+    let slots = (size as usize / slot).clamp(1, 4);
+    (slots, slot)
+}
+
+impl EmitState {
+    /// The next slot of a ring in buffer `b`: its byte offset.
+    fn next_slot(&mut self, b: Buffer, (slots, slot): (usize, usize)) -> usize {
+        let t = self.turn.entry(b).or_insert(0);
+        let i = *t % slots;
+        *t += 1;
+        i * slot
+    }
+
+    /// The batches that last wrote anything overlapping `regions`.
+    fn writes(&self, regions: &[Area]) -> Vec<Batch> {
+        self.owner
+            .iter()
+            .filter(|((b, at, len), _)| {
+                regions.iter().any(|(rb, rat, rlen)| rb == b && at < &(rat + rlen) && rat < &(at + len))
+            })
+            .map(|(_, id)| *id)
+            .collect()
+    }
+
+    /// Records that batch `id` wrote `regions` (forgetting regions it covers entirely).
+    fn own(&mut self, regions: &[Area], id: Batch) {
+        self.owner.retain(|((b, at, len), _)| {
+            !regions.iter().any(|(rb, rat, rlen)| rb == b && rat <= at && at + len <= rat + rlen)
+        });
+        for r in regions {
+            self.owner.push((*r, id));
+        }
+    }
 }
 
 fn u16_of(v: usize, what: &str) -> Result<u16, String> {
@@ -565,25 +617,6 @@ fn u16_of(v: usize, what: &str) -> Result<u16, String> {
 
 fn line_of(bytes: usize, what: &str) -> Result<u16, String> {
     u16_of(bytes / LINE, what)
-}
-
-impl EmitState {
-    /// The next half of a double-buffered region (alternating).
-    fn next_half(&mut self, b: Buffer) -> usize {
-        let f = self.flip.entry(b).or_insert(0);
-        let h = *f % 2;
-        *f += 1;
-        h
-    }
-
-    fn writes(&mut self, bufs: &[(Buffer, usize)]) -> Vec<Batch> {
-        bufs.iter().filter_map(|k| self.owner.get(k).copied()).collect()
-    }
-    fn own(&mut self, bufs: &[(Buffer, usize)], b: Batch) {
-        for k in bufs {
-            self.owner.insert(*k, b);
-        }
-    }
 }
 
 fn dma(buf: Buffer, sram_bytes: usize, dram: u32, rows: usize, row_bytes: usize, stride: usize) -> Result<Dma, String> {
@@ -612,187 +645,137 @@ fn emit_layer(
     let b = &hw.buffers;
     let parity = li as usize % 2;
     let (nt, ct, mr) = (p.nt, p.ct, p.mr);
-    let (k, q, parts) = (l.k as usize, l.q as usize, l.parts() as usize);
+    let (k, q) = (l.k as usize, l.q as usize);
     let deps = phi_dialect::isa::Deps::default();
-
-    // Prologue: the bias of this layer, in the bias half of its parity. Membranes are scratch
-    // in the tile (every tile holds whole samples, and a sample starts from zero).
-    let bias_at = parity * half(b.bias);
     let per = l.rows_per_sample.max(1) as usize;
     let slots = l.positions.max(1) as usize;
-    let mut pro = Vec::new();
-    if let Some(addr) = l.bias {
-        pro.push(Inst::Load { deps, dma: dma(Buffer::Bias, bias_at, addr, 1, l.n as usize * 4, 0)? });
-    }
-    let pro_keys = [(Buffer::Bias, parity)];
-    let prologue = if pro.is_empty() {
-        None
-    } else {
-        let over = st.writes(&pro_keys);
-        let id = e.load_batch(pro, &over);
-        st.own(&pro_keys, id);
-        Some(id)
-    };
-    let mut prologue_acquired = false;
 
+    // Prologue: the bias of this layer, in the bias half of its parity.
+    let bias_at = parity * half(b.bias);
+    let prologue = match l.bias {
+        Some(addr) => {
+            let region = [(Buffer::Bias, bias_at, l.n as usize * 4)];
+            let over = st.writes(&region);
+            let id = e.load_batch(
+                vec![Inst::Load { deps, dma: dma(Buffer::Bias, bias_at, addr, 1, l.n as usize * 4, 0)? }],
+                &over,
+            );
+            st.own(&region, id);
+            Some(id)
+        }
+        None => None,
+    };
+    if let Some(pro) = prologue {
+        e.acquire(pro);
+    }
+
+    let row_tiles: Vec<(usize, usize)> =
+        (0..l.rows as usize).step_by(mr).map(|r0| (r0, mr.min(l.rows as usize - r0))).collect();
     let psum_tile = lines(mr * nt * 4) * LINE;
-    let mut r0 = 0usize;
-    while r0 < l.rows as usize {
-        let rows = mr.min(l.rows as usize - r0);
-        match l.mode {
-            LayerMode::Phi => {
-                let mut part0 = 0;
-                let mut first_group = true;
-                while part0 < parts {
-                    let gp = p.group.min(parts - part0);
-                    let kcols = (gp * k).min(l.k_cols as usize - part0 * k);
-                    let row_bytes = gp * k / 8;
-                    let h = st.next_half(Buffer::Spk);
-                    let keys = [(Buffer::Spk, h), (Buffer::Pat, h)];
-                    let over = st.writes(&keys);
-                    let spk_at = h * half(b.spk);
-                    let pat_at = h * half(b.pat);
-                    let a = e.load_batch(
-                        vec![
-                            Inst::Gather {
-                                deps,
-                                layer: li,
-                                row0: u16_of(r0, "row")?,
-                                rows: u16_of(rows, "rows")?,
-                                k0: u16_of(part0 * k, "column")?,
-                                kcols: u16_of(kcols, "columns")?,
-                                sram: line_of(spk_at, "SPK offset")?,
-                                row_bytes: u16_of(row_bytes, "row bytes")?,
-                            },
-                            Inst::Load {
-                                deps,
-                                dma: dma(
-                                    Buffer::Pat,
-                                    pat_at,
-                                    l.patterns.ok_or("Phi layer without patterns")? + (part0 * q * 4) as u32,
-                                    1,
-                                    gp * q * 4,
-                                    0,
-                                )?,
-                            },
-                        ],
-                        &over,
-                    );
-                    st.own(&keys, a);
-                    e.acquire(a);
-                    e.compute(Inst::Match {
-                        deps,
-                        layer: li,
-                        rows: u16_of(rows, "rows")?,
-                        part0: u16_of(part0, "partition")?,
-                        parts: gp as u8,
-                        spk: line_of(spk_at, "SPK offset")?,
-                        pat: line_of(pat_at, "PAT offset")?,
-                        idx: 0,
-                        res: 0,
-                    });
-                    e.release(a);
-                    for c in 0..ct {
-                        let col0 = c * nt;
-                        let cols = nt.min(l.n as usize - col0);
-                        let hw_ = st.next_half(Buffer::Wgt);
-                        let wkeys = [(Buffer::Wgt, hw_)];
-                        let over = st.writes(&wkeys);
-                        let wgt_at = hw_ * half(b.wgt);
-                        let wb = e.load_batch(
-                            vec![Inst::Load {
-                                deps,
-                                dma: dma(
-                                    Buffer::Wgt,
-                                    wgt_at,
-                                    l.weights + (part0 * k * l.n as usize + col0) as u32,
-                                    kcols,
-                                    cols,
-                                    l.n as usize,
-                                )?,
-                            }],
-                            &over,
-                        );
-                        st.own(&wkeys, wb);
-                        let psum = line_of(c * psum_tile, "PSUM offset")?;
-                        if first_group {
-                            if let (Some(pro), false) = (prologue, prologue_acquired) {
-                                e.acquire(pro);
-                                prologue_acquired = true;
-                            }
-                            e.compute(Inst::PsumInit {
-                                deps,
-                                layer: li,
-                                rows: u16_of(rows, "rows")?,
-                                cols: cols as u16,
-                                bias: line_of(bias_at + col0 * 4, "BIAS offset")?,
-                                psum,
-                            });
-                        }
-                        // the prefetch waits for the match (through A's release) and for the PWP half
-                        let ph = st.next_half(Buffer::Pwp);
-                        let pwp_at = ph * half(b.pwp);
-                        let pkeys = [(Buffer::Pwp, ph)];
-                        let mut over = st.writes(&pkeys);
-                        over.push(a);
-                        let pf = e.load_batch(
-                            vec![Inst::PwpFetch {
-                                deps,
-                                layer: li,
-                                rows: u16_of(rows, "rows")?,
-                                part0: u16_of(part0, "partition")?,
-                                parts: gp as u8,
-                                col0: u16_of(col0, "column")?,
-                                cols: cols as u16,
-                                idx: 0,
-                                pwp: line_of(pwp_at, "PWP offset")?,
-                            }],
-                            &over,
-                        );
-                        st.own(&pkeys, pf);
-                        e.acquire(pf);
-                        e.compute(Inst::L1Acc {
-                            deps,
-                            layer: li,
-                            rows: u16_of(rows, "rows")?,
-                            parts: gp as u8,
-                            cols: cols as u16,
-                            idx: 0,
-                            pwp: line_of(pwp_at, "PWP offset")?,
-                            psum,
-                        });
-                        e.release(pf);
-                        e.acquire(wb);
-                        e.compute(Inst::L2Acc {
-                            deps,
-                            layer: li,
-                            rows: u16_of(rows, "rows")?,
-                            part0: u16_of(part0, "partition")?,
-                            parts: gp as u8,
-                            cols: cols as u16,
-                            res: 0,
-                            wgt: line_of(wgt_at, "WGT offset")?,
-                            psum,
-                        });
-                        e.release(wb);
-                    }
-                    first_group = false;
-                    part0 += gp;
-                }
+    // K groups: (first column, columns, first partition, partitions)
+    let groups: Vec<(usize, usize, usize, usize)> = match l.mode {
+        LayerMode::Phi => {
+            let parts = l.parts() as usize;
+            (0..parts)
+                .step_by(p.group)
+                .map(|p0| {
+                    let gp = p.group.min(parts - p0);
+                    (p0 * k, (gp * k).min(l.k_cols as usize - p0 * k), p0, gp)
+                })
+                .collect()
+        }
+        LayerMode::BitSparse | LayerMode::Dense => {
+            (0..l.k_cols as usize).step_by(p.group).map(|k0| (k0, p.group.min(l.k_cols as usize - k0), 0, 0)).collect()
+        }
+    };
+    // rings of the loaded regions, sized for this layer's largest tile
+    let (in_buf, in_size, in_row) = match (l.mode, l.input.kind) {
+        (LayerMode::Phi, _) => (Buffer::Spk, b.spk, p.group * k / 8),
+        (LayerMode::BitSparse | LayerMode::Dense, InputKind::Spikes) => (Buffer::Spk, b.spk, p.group.div_ceil(8)),
+        (LayerMode::BitSparse | LayerMode::Dense, InputKind::Int) => (Buffer::Act, b.act, p.group * 4),
+    };
+    let in_ring = ring(in_size, mr * in_row);
+    let w_rows = match l.mode {
+        LayerMode::Phi => p.group * k,
+        LayerMode::BitSparse | LayerMode::Dense => p.group,
+    };
+    let w_ring = ring(b.wgt, w_rows * nt).0.min(ring(b.pat, p.group * q * 4).0.max(1));
+    let idx_ring = ring(b.idx, mr * p.group * 2);
+    let res_ring = ring(b.res, mr * p.group * 8);
+    let w_slot = (lines(w_rows * nt) * LINE, lines(p.group * q * 4) * LINE);
+
+    for c in 0..ct {
+        let col0 = c * nt;
+        let cols = nt.min(l.n as usize - col0);
+        // partial sums of every row tile of the batch for this column tile
+        for (ri, &(_, rows)) in row_tiles.iter().enumerate() {
+            if let Some(s) = st.psum_store.remove(&ri) {
+                e.wait_store(s);
             }
-            LayerMode::BitSparse | LayerMode::Dense => {
-                let mut k0 = 0usize;
-                let mut first_group = true;
-                while k0 < l.k_cols as usize {
-                    let kcols = p.group.min(l.k_cols as usize - k0);
-                    let (buf, row_bytes, size) = match l.input.kind {
-                        InputKind::Spikes => (Buffer::Spk, kcols.div_ceil(8), b.spk),
-                        InputKind::Int => (Buffer::Act, kcols * 4, b.act),
+            e.compute(Inst::PsumInit {
+                deps,
+                layer: li,
+                rows: u16_of(rows, "rows")?,
+                cols: cols as u16,
+                bias: line_of(bias_at + col0 * 4, "BIAS offset")?,
+                psum: line_of(ri * psum_tile, "PSUM offset")?,
+            });
+        }
+        for &(k0, kcols, part0, gp) in &groups {
+            // weights (and patterns) of this group and column tile: loaded once for the batch
+            let wi = st.next_slot(Buffer::Wgt, (w_ring, 1));
+            let (wgt_at, pat_at) = (wi * w_slot.0, wi * w_slot.1);
+            let mut loads = vec![Inst::Load {
+                deps,
+                dma: dma(
+                    Buffer::Wgt,
+                    wgt_at,
+                    l.weights + (k0 * l.n as usize + col0) as u32,
+                    kcols,
+                    cols,
+                    l.n as usize,
+                )?,
+            }];
+            let mut regions = vec![(Buffer::Wgt, wgt_at, w_slot.0)];
+            if l.mode == LayerMode::Phi {
+                loads.push(Inst::Load {
+                    deps,
+                    dma: dma(
+                        Buffer::Pat,
+                        pat_at,
+                        l.patterns.ok_or("Phi layer without patterns")? + (part0 * q * 4) as u32,
+                        1,
+                        gp * q * 4,
+                        0,
+                    )?,
+                });
+                regions.push((Buffer::Pat, pat_at, w_slot.1));
+            }
+            let over = st.writes(&regions);
+            let wb = e.load_batch(loads, &over);
+            st.own(&regions, wb);
+            let wgt = line_of(wgt_at, "WGT offset")?;
+
+            // the PWP rows of this (group, column tile) accumulate in one PWP half across row tiles
+            let ph = st.next_slot(Buffer::Pwp, (2, half(b.pwp)));
+            let pwp_region = [(Buffer::Pwp, ph, half(b.pwp))];
+            let pwp_owner = st.writes(&pwp_region);
+            let pwp = line_of(ph, "PWP offset")?;
+            let mut last_pf = None;
+
+            // the input tiles, gathered one row tile ahead (prefetch)
+            let gather =
+                |st: &mut EmitState, e: &mut Emitter, r0: usize, rows: usize| -> Result<(Batch, u16), String> {
+                    let at = st.next_slot(in_buf, in_ring);
+                    let region = [(in_buf, at, in_ring.1)];
+                    let over = st.writes(&region);
+                    let row_bytes = match l.mode {
+                        LayerMode::Phi => gp * k / 8,
+                        LayerMode::BitSparse | LayerMode::Dense => match l.input.kind {
+                            InputKind::Spikes => kcols.div_ceil(8),
+                            InputKind::Int => kcols * 4,
+                        },
                     };
-                    let h = st.next_half(buf);
-                    let keys = [(buf, h)];
-                    let over = st.writes(&keys);
-                    let src_at = h * half(size);
                     let a = e.load_batch(
                         vec![Inst::Gather {
                             deps,
@@ -801,60 +784,89 @@ fn emit_layer(
                             rows: u16_of(rows, "rows")?,
                             k0: u16_of(k0, "column")?,
                             kcols: u16_of(kcols, "columns")?,
-                            sram: line_of(src_at, "input offset")?,
+                            sram: line_of(at, "input offset")?,
                             row_bytes: u16_of(row_bytes, "row bytes")?,
                         }],
                         &over,
                     );
-                    st.own(&keys, a);
-                    for c in 0..ct {
-                        let col0 = c * nt;
-                        let cols = nt.min(l.n as usize - col0);
-                        let hw_ = st.next_half(Buffer::Wgt);
-                        let wkeys = [(Buffer::Wgt, hw_)];
-                        let over = st.writes(&wkeys);
-                        let wgt_at = hw_ * half(b.wgt);
-                        let wb = e.load_batch(
-                            vec![Inst::Load {
+                    st.own(&region, a);
+                    Ok((a, line_of(at, "input offset")?))
+                };
+            // input tiles are gathered ahead, as deep as the input ring allows
+            let ahead = in_ring.0.saturating_sub(1).max(1);
+            let mut gathered = std::collections::VecDeque::new();
+            for &(r1, rows1) in row_tiles.iter().take(ahead) {
+                gathered.push_back(gather(st, e, r1, rows1)?);
+            }
+            // Phi: software-pipelined — the match (and PWP prefetch) of row tile r runs before the
+            // Level-1/Level-2 work of row tiles r−d … (d as deep as the index/residual rings allow),
+            // so matcher, prefetch and adders overlap.
+            let depth = idx_ring.0.min(res_ring.0).saturating_sub(1);
+            let mut pending: std::collections::VecDeque<(u16, u16, u16, Batch, u16)> =
+                std::collections::VecDeque::new();
+            for (ri, &(_, rows)) in row_tiles.iter().enumerate() {
+                let (a, src) = gathered.pop_front().expect("gathered ahead");
+                if let Some(&(r1, rows1)) = row_tiles.get(ri + ahead) {
+                    gathered.push_back(gather(st, e, r1, rows1)?);
+                }
+                let psum = line_of(ri * psum_tile, "PSUM offset")?;
+                let rows16 = u16_of(rows, "rows")?;
+                match l.mode {
+                    LayerMode::Phi => {
+                        let slot = st.next_slot(Buffer::Idx, (idx_ring.0.min(res_ring.0), 1));
+                        let idx = line_of(slot * idx_ring.1, "IDX offset")?;
+                        let res = line_of(slot * res_ring.1, "RES offset")?;
+                        e.acquire(wb);
+                        e.acquire(a);
+                        e.compute(Inst::Match {
+                            deps,
+                            layer: li,
+                            rows: rows16,
+                            part0: u16_of(part0, "partition")?,
+                            parts: gp as u8,
+                            spk: src,
+                            pat: line_of(pat_at, "PAT offset")?,
+                            idx,
+                            res,
+                        });
+                        e.release(a);
+                        // the prefetch waits for this match (through A's release) and, the
+                        // first time, for the previous user of the PWP half
+                        let mut over = vec![a];
+                        if ri == 0 {
+                            over.extend(pwp_owner.iter().copied());
+                        }
+                        let pf = e.load_batch(
+                            vec![Inst::PwpFetch {
                                 deps,
-                                dma: dma(
-                                    Buffer::Wgt,
-                                    wgt_at,
-                                    l.weights + (k0 * l.n as usize + col0) as u32,
-                                    kcols,
-                                    cols,
-                                    l.n as usize,
-                                )?,
+                                layer: li,
+                                rows: rows16,
+                                part0: u16_of(part0, "partition")?,
+                                parts: gp as u8,
+                                col0: u16_of(col0, "column")?,
+                                cols: cols as u16,
+                                idx,
+                                pwp,
                             }],
                             &over,
                         );
-                        st.own(&wkeys, wb);
-                        let psum = line_of(c * psum_tile, "PSUM offset")?;
-                        if first_group {
-                            if let (Some(pro), false) = (prologue, prologue_acquired) {
-                                e.acquire(pro);
-                                prologue_acquired = true;
-                            }
-                            e.compute(Inst::PsumInit {
-                                deps,
-                                layer: li,
-                                rows: u16_of(rows, "rows")?,
-                                cols: cols as u16,
-                                bias: line_of(bias_at + col0 * 4, "BIAS offset")?,
-                                psum,
-                            });
+                        pending.push_back((rows16, idx, res, pf, psum));
+                        while pending.len() > depth {
+                            let (prows, pidx, pres, ppf, ppsum) = pending.pop_front().expect("pending");
+                            level_ops(e, li, prows, pidx, pres, ppf, ppsum, part0, gp, cols, pwp, wgt)?;
+                            last_pf = Some(ppf);
                         }
-                        e.acquire(a);
+                    }
+                    LayerMode::BitSparse | LayerMode::Dense => {
                         e.acquire(wb);
-                        let (rows16, kc16, src) =
-                            (u16_of(rows, "rows")?, u16_of(kcols, "columns")?, line_of(src_at, "input offset")?);
-                        let wgt = line_of(wgt_at, "WGT offset")?;
+                        e.acquire(a);
+                        let kc = u16_of(kcols, "columns")?;
                         e.compute(match l.mode {
                             LayerMode::BitSparse => Inst::BsAcc {
                                 deps,
                                 layer: li,
                                 rows: rows16,
-                                kcols: kc16,
+                                kcols: kc,
                                 cols: cols as u16,
                                 spk: src,
                                 wgt,
@@ -864,26 +876,29 @@ fn emit_layer(
                                 deps,
                                 layer: li,
                                 rows: rows16,
-                                kcols: kc16,
+                                kcols: kc,
                                 cols: cols as u16,
                                 src,
                                 wgt,
                                 psum,
                             },
                         });
-                        e.release(wb);
+                        e.release(a);
                     }
-                    e.release(a);
-                    first_group = false;
-                    k0 += kcols;
                 }
             }
+            while let Some((prows, pidx, pres, ppf, ppsum)) = pending.pop_front() {
+                level_ops(e, li, prows, pidx, pres, ppf, ppsum, part0, gp, cols, pwp, wgt)?;
+                last_pf = Some(ppf);
+            }
+            e.release(wb);
+            if let Some(pf) = last_pf {
+                st.own(&pwp_region, pf);
+            }
         }
-        // Neuron (or current) and store, per column tile.
-        for c in 0..ct {
-            let col0 = c * nt;
-            let cols = nt.min(l.n as usize - col0);
-            let psum = line_of(c * psum_tile, "PSUM offset")?;
+        // neuron (or current) and store, per row tile
+        for (ri, &(r0, rows)) in row_tiles.iter().enumerate() {
+            let psum = line_of(ri * psum_tile, "PSUM offset")?;
             match l.neuron {
                 Some(_) => {
                     let hidx = st.outputs % 2;
@@ -917,24 +932,58 @@ fn emit_layer(
                 None => {
                     let s = e.store(dma(
                         Buffer::Psum,
-                        c * psum_tile,
+                        ri * psum_tile,
                         l.output + ((r0 * l.n as usize + col0) * 4) as u32,
                         rows,
                         cols * 4,
                         l.n as usize * 4,
                     )?);
-                    // the next row tile overwrites this partial-sum tile
-                    e.wait_store(s);
+                    // the next column tile re-initialises this partial-sum tile after the store
+                    st.psum_store.insert(ri, s);
                 }
             }
         }
-        r0 += rows;
+    }
+    // later layers reuse the partial sums: their initialisations wait for pending stores
+    for (_, s) in std::mem::take(&mut st.psum_store) {
+        e.wait_store(s);
     }
     if let Some(pro) = prologue {
-        if !prologue_acquired {
-            e.acquire(pro);
-        }
         e.release(pro);
     }
+    Ok(())
+}
+
+/// Level 1 then Level 2 of one Phi row tile (the prefetched PWP rows are acquired first).
+#[allow(clippy::too_many_arguments)]
+fn level_ops(
+    e: &mut Emitter,
+    li: u8,
+    rows: u16,
+    idx: u16,
+    res: u16,
+    pf: Batch,
+    psum: u16,
+    part0: usize,
+    gp: usize,
+    cols: usize,
+    pwp: u16,
+    wgt: u16,
+) -> Result<(), String> {
+    let deps = phi_dialect::isa::Deps::default();
+    e.acquire(pf);
+    e.compute(Inst::L1Acc { deps, layer: li, rows, parts: gp as u8, cols: cols as u16, idx, pwp, psum });
+    e.release(pf);
+    e.compute(Inst::L2Acc {
+        deps,
+        layer: li,
+        rows,
+        part0: u16_of(part0, "partition")?,
+        parts: gp as u8,
+        cols: cols as u16,
+        res,
+        wgt,
+        psum,
+    });
     Ok(())
 }

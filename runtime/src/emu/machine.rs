@@ -72,6 +72,10 @@ pub struct Machine<'p> {
     /// DRAM image.
     pub dram: Vec<u8>,
     bufs: Vec<Vec<u8>>,
+    /// The PWP prefetcher's tags: per PWP region (line offset), the slice it holds
+    /// (layer, first partition, partitions, first column, columns) and which pattern rows are
+    /// valid.
+    pwp_tags: std::collections::HashMap<u16, ((u8, u16, u8, u16, u16), Vec<bool>)>,
 }
 
 type R<T> = Result<T, String>;
@@ -103,7 +107,7 @@ impl<'p> Machine<'p> {
     /// A machine for `meta` with a DRAM image of `meta.dram_bytes` (zeroed) and empty buffers.
     pub fn new(meta: &'p ProgramMeta) -> Self {
         let bufs = Buffer::ALL.iter().map(|&b| vec![0u8; meta.hw.buffers.size(b) as usize]).collect();
-        Machine { meta, dram: vec![0u8; meta.dram_bytes as usize], bufs }
+        Machine { meta, dram: vec![0u8; meta.dram_bytes as usize], bufs, pwp_tags: std::collections::HashMap::new() }
     }
 
     fn layer(&self, id: u8) -> R<&'p LayerDesc> {
@@ -195,7 +199,18 @@ impl<'p> Machine<'p> {
                     }
                 }
                 w.sram[Buffer::Idx.code() as usize] += (rows as usize * parts * 2) as u64;
-                for (slot, _) in used.iter().enumerate().filter(|(_, u)| **u) {
+                // rows already held for the same slice are not fetched again
+                let tag = (layer, part0, parts as u8, col0 as u16, cols as u16);
+                let entry = self.pwp_tags.entry(pwp).or_insert_with(|| (tag, vec![false; parts * q]));
+                if entry.0 != tag || entry.1.len() != parts * q {
+                    *entry = (tag, vec![false; parts * q]);
+                }
+                let fetch: Vec<usize> =
+                    used.iter().enumerate().filter(|(i, u)| **u && !entry.1[*i]).map(|(i, _)| i).collect();
+                for &i in &fetch {
+                    entry.1[i] = true;
+                }
+                for slot in fetch {
                     let (j, i) = (slot / q, slot % q);
                     let src = base + ((((part0 as usize + j) * q + i) * n + col0) * 2) as u64;
                     let s = self.dram_range(src, (cols * 2) as u64)?;

@@ -115,6 +115,8 @@ pub struct Report {
     pub layers: Vec<LayerStats>,
     /// Busy cycles of the load, compute and store queues.
     pub busy: [u64; 3],
+    /// Busy cycles per instruction kind (per unit), summed over runs.
+    pub units: std::collections::BTreeMap<String, u64>,
     /// Instructions executed.
     pub instructions: u64,
     /// The first sample's timeline, when asked for.
@@ -268,6 +270,7 @@ fn read_outputs(m: &Machine<'_>, meta: &ProgramMeta, count: usize) -> Vec<Data> 
 }
 
 struct SampleResult {
+    units: std::collections::BTreeMap<String, u64>,
     outputs: Vec<Data>,
     cycles: u64,
     layers: Vec<LayerStats>,
@@ -385,7 +388,12 @@ fn run_sample(
             });
         }
     }
+    let mut units = std::collections::BTreeMap::new();
+    for (inst, c) in code.iter().zip(&costs) {
+        *units.entry(inst.mnemonic().to_string()).or_insert(0) += c.busy;
+    }
     Ok(SampleResult {
+        units,
         outputs: read_outputs(&m, meta, count),
         cycles: sched.total,
         layers,
@@ -415,6 +423,9 @@ pub fn run(program: &Program, inputs: &[Tensor], opts: RunOptions) -> Result<Rep
         report.energy.add(&r.energy);
         for q in 0..3 {
             report.busy[q] += r.busy[q];
+        }
+        for (k, v) in &r.units {
+            *report.units.entry(k.clone()).or_insert(0) += v;
         }
         if s == 0 {
             report.layers = r.layers;

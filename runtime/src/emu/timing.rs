@@ -29,7 +29,7 @@
 use std::collections::VecDeque;
 
 use phi_dialect::hw::HwConfig;
-use phi_dialect::isa::{Inst, Queue};
+use phi_dialect::isa::{Buffer, Inst, Queue};
 
 use super::machine::Work;
 
@@ -141,7 +141,94 @@ impl Channels {
     }
 }
 
+/// How an instruction touches a buffer region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+    /// Accumulation into partial sums: accumulations commute (the adder trees merge them), so
+    /// they do not wait for each other, only for plain reads and writes.
+    Accum,
+}
+
+/// The compute units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Unit {
+    Matcher,
+    L1,
+    L2,
+    BitSparse,
+    Dense,
+    Init,
+    Lif,
+}
+
+/// The unit and the buffer regions (buffer, line offset) a compute instruction uses.
+fn compute_use(inst: &Inst) -> Option<(Unit, Vec<(Buffer, u16, Access)>)> {
+    use Access::{Accum, Read, Write};
+    Some(match *inst {
+        Inst::Match { spk, pat, idx, res, .. } => (
+            Unit::Matcher,
+            vec![
+                (Buffer::Spk, spk, Read),
+                (Buffer::Pat, pat, Read),
+                (Buffer::Idx, idx, Write),
+                (Buffer::Res, res, Write),
+            ],
+        ),
+        Inst::L1Acc { idx, pwp, psum, .. } => {
+            (Unit::L1, vec![(Buffer::Idx, idx, Read), (Buffer::Pwp, pwp, Read), (Buffer::Psum, psum, Accum)])
+        }
+        Inst::L2Acc { res, wgt, psum, .. } => {
+            (Unit::L2, vec![(Buffer::Res, res, Read), (Buffer::Wgt, wgt, Read), (Buffer::Psum, psum, Accum)])
+        }
+        Inst::BsAcc { spk, wgt, psum, .. } => {
+            (Unit::BitSparse, vec![(Buffer::Spk, spk, Read), (Buffer::Wgt, wgt, Read), (Buffer::Psum, psum, Accum)])
+        }
+        Inst::DenseMac { src, wgt, psum, .. } => (
+            Unit::Dense,
+            vec![
+                (Buffer::Spk, src, Read),
+                (Buffer::Act, src, Read),
+                (Buffer::Wgt, wgt, Read),
+                (Buffer::Psum, psum, Accum),
+            ],
+        ),
+        Inst::PsumInit { bias, psum, .. } => {
+            (Unit::Init, vec![(Buffer::Bias, bias, Read), (Buffer::Psum, psum, Write)])
+        }
+        Inst::Lif { psum, memb, out, .. } => {
+            (Unit::Lif, vec![(Buffer::Psum, psum, Read), (Buffer::Memb, memb, Write), (Buffer::Out, out, Write)])
+        }
+        Inst::Sync { .. }
+        | Inst::Halt
+        | Inst::Load { .. }
+        | Inst::Store { .. }
+        | Inst::Gather { .. }
+        | Inst::PwpFetch { .. } => {
+            return None;
+        }
+    })
+}
+
+/// Completion times of the last accesses to one region.
+#[derive(Clone, Copy, Default)]
+struct RegionState {
+    write: u64,
+    accum: u64,
+    read: u64,
+}
+
 /// Simulates the queues over `code` with the given costs.
+///
+/// The load and store queues execute one instruction at a time. The compute queue issues in
+/// order, at most one instruction per cycle, to its units (matcher, Level 1, Level 2, bit-sparse,
+/// dense, partial-sum init, LIF), which work concurrently: an instruction starts when its unit is
+/// free and every buffer region it uses is free of hazards (a read waits for writes and
+/// accumulations to the region, a write for everything, an accumulation for plain reads and
+/// writes — so Level 1 and Level 2 add into the same partial sums at the same time). A `sync`
+/// that pushes a token is a fence: it waits until every earlier compute instruction has
+/// completed.
 pub fn schedule(code: &[Inst], costs: &[Cost]) -> Result<Schedule, String> {
     let mut queues: [Vec<usize>; 3] = Default::default();
     for (i, inst) in code.iter().enumerate() {
@@ -149,6 +236,10 @@ pub fn schedule(code: &[Inst], costs: &[Cost]) -> Result<Schedule, String> {
     }
     let mut head = [0usize; 3];
     let mut free = [0u64; 3];
+    let mut units: std::collections::HashMap<Unit, u64> = std::collections::HashMap::new();
+    let mut regions: std::collections::HashMap<(Buffer, u16), RegionState> = std::collections::HashMap::new();
+    let mut last_issue = 0u64;
+    let mut compute_done = 0u64;
     let mut ch = Channels::default();
     let mut s = Schedule { start: vec![0; code.len()], end: vec![0; code.len()], total: 0, busy: [0; 3] };
     loop {
@@ -164,24 +255,65 @@ pub fn schedule(code: &[Inst], costs: &[Cost]) -> Result<Schedule, String> {
                 if !(prev_ok && next_ok) {
                     break;
                 }
-                let mut start = free[q];
+                let mut ready = 0u64;
                 if d.pop_prev
                     && let Some(t) = prev.and_then(|c| c.pop_front())
                 {
-                    start = start.max(t);
+                    ready = ready.max(t);
                 }
                 let (_, next) = ch.pops(queue);
                 if d.pop_next
                     && let Some(t) = next.and_then(|c| c.pop_front())
                 {
-                    start = start.max(t);
+                    ready = ready.max(t);
                 }
-                let end = start + costs[i].busy;
+                let (start, end) = if queue == Queue::Compute {
+                    let mut start = ready.max(last_issue);
+                    let usage = compute_use(inst);
+                    match &usage {
+                        Some((unit, accesses)) => {
+                            start = start.max(units.get(unit).copied().unwrap_or(0));
+                            for &(b, off, kind) in accesses {
+                                let r = regions.get(&(b, off)).copied().unwrap_or_default();
+                                start = start.max(match kind {
+                                    Access::Read => r.write.max(r.accum),
+                                    Access::Write => r.write.max(r.accum).max(r.read),
+                                    Access::Accum => r.write.max(r.read),
+                                });
+                            }
+                        }
+                        // a sync that gives a token (or halt) is a fence: the token says that
+                        // everything before it is done; a sync that only waits is not
+                        None if d.push_prev || d.push_next || matches!(inst, Inst::Halt) => {
+                            start = start.max(compute_done)
+                        }
+                        None => {}
+                    }
+                    let end = start + costs[i].busy;
+                    if let Some((unit, accesses)) = usage {
+                        units.insert(unit, end);
+                        for (b, off, kind) in accesses {
+                            let r = regions.entry((b, off)).or_default();
+                            match kind {
+                                Access::Read => r.read = r.read.max(end),
+                                Access::Write => r.write = r.write.max(end),
+                                Access::Accum => r.accum = r.accum.max(end),
+                            }
+                        }
+                    }
+                    last_issue = start + (costs[i].busy > 0) as u64;
+                    compute_done = compute_done.max(end);
+                    (start, end)
+                } else {
+                    let start = ready.max(free[q]);
+                    let end = start + costs[i].busy;
+                    free[q] = end;
+                    (start, end)
+                };
                 let done = end + costs[i].latency;
                 s.start[i] = start;
                 s.end[i] = done;
                 s.busy[q] += costs[i].busy;
-                free[q] = end;
                 s.total = s.total.max(done);
                 ch.push(queue, d.push_prev, d.push_next, done);
                 head[q] += 1;
@@ -203,7 +335,7 @@ pub fn schedule(code: &[Inst], costs: &[Cost]) -> Result<Schedule, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use phi_dialect::isa::{Buffer, Deps, Dma};
+    use phi_dialect::isa::{Deps, Dma};
 
     fn load(push_next: bool, pop_next: bool) -> Inst {
         Inst::Load {
@@ -235,6 +367,19 @@ mod tests {
         assert_eq!((s.start[3], s.end[3]), (30, 50));
         assert_eq!(s.total, 50);
         assert_eq!(s.busy, [20, 40, 0]);
+    }
+
+    #[test]
+    fn level1_and_level2_overlap_but_lif_waits_for_both() {
+        let d = Deps::default();
+        let l1 = Inst::L1Acc { deps: d, layer: 0, rows: 1, parts: 1, cols: 8, idx: 0, pwp: 0, psum: 0 };
+        let l2 = Inst::L2Acc { deps: d, layer: 0, rows: 1, part0: 0, parts: 1, cols: 8, res: 0, wgt: 0, psum: 0 };
+        let lif = Inst::Lif { deps: d, layer: 0, row0: 0, rows: 1, p0: 0, cols: 8, psum: 0, memb: 0, out: 0 };
+        let c = |b| Cost { busy: b, latency: 0 };
+        let s = schedule(&[l1, l2, lif], &[c(10), c(20), c(5)]).unwrap();
+        assert_eq!(s.start[1], 1, "L2 issues one cycle after L1 and runs beside it");
+        assert_eq!(s.start[2], 21, "the LIF reads the partial sums both accumulate");
+        assert_eq!(s.total, 26);
     }
 
     #[test]
