@@ -65,6 +65,9 @@ pub struct Work {
     pub fired: u64,
 }
 
+/// What a PWP region holds: (layer, first partition, partitions, first column, columns).
+type PwpTag = (u8, u16, u8, u16, u16);
+
 /// The accelerator's state.
 pub struct Machine<'p> {
     /// Program metadata (layer table, hardware).
@@ -75,7 +78,7 @@ pub struct Machine<'p> {
     /// The PWP prefetcher's tags: per PWP region (line offset), the slice it holds
     /// (layer, first partition, partitions, first column, columns) and which pattern rows are
     /// valid.
-    pwp_tags: std::collections::HashMap<u16, ((u8, u16, u8, u16, u16), Vec<bool>)>,
+    pwp_tags: std::collections::HashMap<u16, (PwpTag, Vec<bool>)>,
 }
 
 type R<T> = Result<T, String>;

@@ -163,8 +163,11 @@ enum Unit {
     Lif,
 }
 
-/// The unit and the buffer regions (buffer, line offset) a compute instruction uses.
-fn compute_use(inst: &Inst) -> Option<(Unit, Vec<(Buffer, u16, Access)>)> {
+/// A buffer region (buffer, line offset) and how it is used.
+type RegionUse = (Buffer, u16, Access);
+
+/// The unit and the buffer regions a compute instruction uses.
+fn compute_use(inst: &Inst) -> Option<(Unit, Vec<RegionUse>)> {
     use Access::{Accum, Read, Write};
     Some(match *inst {
         Inst::Match { spk, pat, idx, res, .. } => (
