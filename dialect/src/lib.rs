@@ -10,7 +10,7 @@
 //! - [`verify`]: the invariants, checkable after every pass; [`graph`]: the petgraph view;
 //! - [`diag`]: diagnostics with labelled spans, rendered at the edge;
 //! - [`isa`]: the Phi ISA (instructions, encoding, listing); [`program`]: a compiled program
-//!   (layer table, DRAM map); [`hw`]: the hardware configuration.
+//!   (layer table, DRAM map); [`phibin`]: its ELF container; [`hw`]: the hardware configuration.
 
 pub mod attr;
 pub mod diag;
@@ -21,6 +21,7 @@ pub mod isa;
 pub mod location;
 pub mod ops;
 pub mod parse;
+pub mod phibin;
 pub mod print;
 pub mod program;
 pub mod types;
