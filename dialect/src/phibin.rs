@@ -29,7 +29,7 @@
 //! (which a tool may add). `docs/phibin.md` specifies the format, the check section byte by
 //! byte, and the versioning policy.
 //!
-//! The code is opaque here: [`write`] takes and [`read`] returns it as bytes (a multiple of 16),
+//! The code is opaque here: [`write()`] takes and [`read`] returns it as bytes (a multiple of 16),
 //! and decoding is the caller's. [`write_sections`] and [`read_sections`] are the lower layer
 //! (any set of `.phi.*` sections with a valid `.phi.check`), for tools and tests.
 //!
@@ -114,7 +114,7 @@ impl Phibin {
         self.code.as_chunks::<INSTRUCTION_BYTES>().0
     }
 
-    /// Writes this program back (see [`write`]).
+    /// Writes this program back (see [`write()`]).
     pub fn to_bytes(&self) -> Result<Vec<u8>, PhibinError> {
         write(&self.meta, &self.code, &self.sections, self.sample.as_deref())
     }
@@ -303,7 +303,7 @@ pub enum ErrorKind {
         /// What is wrong.
         message: String,
     },
-    /// [`write`] was given parts that do not make a valid `.phibin`.
+    /// [`write()`] was given parts that do not make a valid `.phibin`.
     InvalidInput {
         /// What is wrong.
         message: String,
@@ -446,7 +446,7 @@ fn section_align(name: &str) -> u64 {
 /// and a `.phi.check` for `version`.
 ///
 /// This is the container layer: it checks only the names (see [`check_section_name`]; unique;
-/// not `.phi.check`), not the contents. [`write`] checks a program's parts and calls it.
+/// not `.phi.check`), not the contents. [`write()`] checks a program's parts and calls it.
 pub fn write_sections(version: u32, sections: &[(&str, &[u8])]) -> Result<Vec<u8>, PhibinError> {
     for (i, (name, _)) in sections.iter().enumerate() {
         check_section_name(name).map_err(PhibinError::invalid_input)?;
@@ -580,7 +580,7 @@ pub fn write(
     write_sections(FORMAT_VERSION, &parts)
 }
 
-/// Writes a program to `path` (see [`write`]) atomically: a temporary file in the same
+/// Writes a program to `path` (see [`write()`]) atomically: a temporary file in the same
 /// directory, synced, then renamed over `path`. Readers see the old file or the whole new one.
 pub fn write_file(
     path: impl AsRef<Path>,
