@@ -39,9 +39,12 @@ fn help_and_usage_errors() {
     assert_eq!(run(&["--no-such-flag", "m.snn"]).status.code(), Some(2));
     assert_eq!(run(&["m.snn", "--interpret"]).status.code(), Some(2), "--interpret needs --input");
     assert_eq!(run(&["m.snn", "--emit=phibin"]).status.code(), Some(2));
-    let o = run(&[example("model.snn").to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2), "no action is a usage error");
-    assert!(text(&o.stderr).contains("nothing to do"));
+    // no action compiles, to MODEL.phibin in the working directory
+    let dir = tempfile::tempdir().unwrap();
+    let o = phic().arg(example("model.snn")).arg("-q").current_dir(dir.path()).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(dir.path().join("model.phibin").is_file());
+    assert_eq!(run(&[example("model.snn").to_str().unwrap(), "--quantized", "-o", "/dev/null"]).status.code(), Some(2));
     assert_eq!(run(&["train", "--help"]).status.code(), Some(0));
 }
 

@@ -265,3 +265,28 @@ impl HwConfig {
         Ok(())
     }
 }
+
+/// A configuration file that does not parse or does not validate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigError {
+    /// What is wrong.
+    pub message: String,
+    /// Where in the file, as a byte range (if the error has a place).
+    pub span: Option<std::ops::Range<usize>>,
+}
+
+impl HwConfig {
+    /// Reads a configuration from TOML text (missing keys keep their defaults, unknown keys are
+    /// errors) and validates it.
+    pub fn from_toml(text: &str) -> Result<HwConfig, ConfigError> {
+        let hw: HwConfig =
+            toml::from_str(text).map_err(|e| ConfigError { message: e.message().to_string(), span: e.span() })?;
+        hw.validate().map_err(|message| ConfigError { message, span: None })?;
+        Ok(hw)
+    }
+
+    /// The configuration as TOML text (every key, so that a user can start from it).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a HwConfig always serialises to TOML")
+    }
+}

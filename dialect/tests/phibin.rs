@@ -49,6 +49,7 @@ fn sample_meta() -> ProgramMeta {
         LayerDesc {
             name: "fc1_weight".into(),
             rows: 8,
+            rows_per_sample: 8,
             positions: 1,
             k_cols: 64,
             n: 32,
@@ -67,6 +68,7 @@ fn sample_meta() -> ProgramMeta {
         LayerDesc {
             name: "fc2_weight".into(),
             rows: 8,
+            rows_per_sample: 8,
             positions: 1,
             k_cols: 32,
             n: 10,
@@ -88,6 +90,7 @@ fn sample_meta() -> ProgramMeta {
         model: "tiny \"mlp\" — ünïcode".into(),
         target: Target::Phi,
         time_steps: 8,
+        batch: 1,
         inputs: vec![Port { name: "x".into(), shape: vec![8, 64], elem: "i1".into(), dram: act, row_bytes: 8 }],
         outputs: vec![Port { name: "y".into(), shape: vec![8, 10], elem: "i1".into(), dram: act + 224, row_bytes: 2 }],
         layers,

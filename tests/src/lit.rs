@@ -1,4 +1,4 @@
-//! A small lit: reads the `RUN:` lines of a test file, substitutes `%s %S %t %phic` (and `%%`),
+//! A small lit: reads the `RUN:` lines of a test file, substitutes `%s %S %t %phic %phi-emu` (and `%%`),
 //! and runs each line with the shell (`set -o pipefail`), with the test tools (`FileCheck`,
 //! `not`) first on `PATH` and the test file's directory as working directory. A test passes when
 //! every RUN line exits 0.
@@ -147,14 +147,18 @@ pub struct Substitutions {
     pub tmp: PathBuf,
     /// `%phic`: the compiler driver.
     pub phic: PathBuf,
+    /// `%phi-emu`: the emulator.
+    pub phi_emu: PathBuf,
 }
 
-/// Applies `%%`, `%phic`, `%s`, `%S`, `%t` in one left-to-right pass; other `%…` are kept.
+/// Applies `%%`, `%phic`, `%phi-emu`, `%s`, `%S`, `%t` in one left-to-right pass; other `%…`
+/// are kept.
 pub fn substitute(command: &str, subs: &Substitutions) -> String {
     let dir = subs.source.parent().unwrap_or(Path::new("/"));
-    let table: [(&str, String); 5] = [
+    let table: [(&str, String); 6] = [
         ("%%", "%".into()),
         ("%phic", subs.phic.display().to_string()),
+        ("%phi-emu", subs.phi_emu.display().to_string()),
         ("%s", subs.source.display().to_string()),
         ("%S", dir.display().to_string()),
         ("%t", subs.tmp.display().to_string()),
@@ -183,6 +187,8 @@ pub fn substitute(command: &str, subs: &Substitutions) -> String {
 pub struct Config {
     /// `phic` (here `phic-lit`), for `%phic`.
     pub phic: PathBuf,
+    /// `phi-emu` (here `phi-emu-lit`), for `%phi-emu`.
+    pub phi_emu: PathBuf,
     /// Directory holding `FileCheck` and `not`, put first on `PATH`.
     pub tools_dir: PathBuf,
     /// Longest a RUN line may take.
@@ -297,6 +303,7 @@ pub fn run_test(path: &Path, name: &str, cfg: &Config) -> Result<Option<String>,
         source: path.to_path_buf(),
         tmp: dir.path().join(format!("{file_name}.tmp")),
         phic: cfg.phic.clone(),
+        phi_emu: cfg.phi_emu.clone(),
     };
     let cwd = path.parent().unwrap_or(Path::new("/"));
     let mut failure = None;
@@ -393,6 +400,7 @@ mod tests {
     fn config(timeout: u64) -> Config {
         Config {
             phic: PathBuf::from("/nonexistent/phic"),
+            phi_emu: PathBuf::from("/nonexistent/phi-emu"),
             tools_dir: PathBuf::from("/nonexistent"),
             timeout: Duration::from_secs(timeout),
             keep_tmp: false,
@@ -464,10 +472,11 @@ mod tests {
             source: PathBuf::from("/d/x.mlir"),
             tmp: PathBuf::from("/tmp/q/x.mlir.tmp"),
             phic: PathBuf::from("/bin/phic-lit"),
+            phi_emu: PathBuf::from("/bin/phi-emu-lit"),
         };
         assert_eq!(
-            substitute("%phic %s -o %t.out; cd %S; echo 100%% %q %", &subs),
-            "/bin/phic-lit /d/x.mlir -o /tmp/q/x.mlir.tmp.out; cd /d; echo 100% %q %"
+            substitute("%phic %s -o %t.out; %phi-emu %t.out; cd %S; echo 100%% %q %", &subs),
+            "/bin/phic-lit /d/x.mlir -o /tmp/q/x.mlir.tmp.out; /bin/phi-emu-lit /tmp/q/x.mlir.tmp.out; cd /d; echo 100% %q %"
         );
     }
 }

@@ -1,6 +1,6 @@
 //! The lit suite: every `tests/lit/**/*.mlir` and `*.snn` file (not under `Inputs/`) is a test
 //! named by its path below `tests/lit`, run by `phi_tests::lit` (RUN lines with `%s %S %t
-//! %phic`, `FileCheck` and `not` on `PATH`). Run one file or a directory with a filter:
+//! %phic %phi-emu`, `FileCheck` and `not` on `PATH`). Run one file or a directory with a filter:
 //! `cargo test -p phi-tests --test lit -- selftest/` (see `docs/testing.md`).
 
 use std::path::{Path, PathBuf};
@@ -17,6 +17,7 @@ fn main() -> std::process::ExitCode {
     let timeout = std::env::var("PHI_LIT_TIMEOUT").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
     let config = Config {
         phic: PathBuf::from(env!("CARGO_BIN_EXE_phic-lit")),
+        phi_emu: PathBuf::from(env!("CARGO_BIN_EXE_phi-emu-lit")),
         tools_dir,
         timeout: Duration::from_secs(timeout),
         keep_tmp: std::env::var_os("PHI_LIT_KEEP_TMP").is_some_and(|v| !v.is_empty() && v != "0"),

@@ -222,7 +222,8 @@ fn plan(l: &LayerDesc, hw: &HwConfig) -> Result<Plan, String> {
         if need <= have { Ok(()) } else { Err(format!("{what} needs {need} bytes, the buffer has {have}")) }
     };
     fits("the bias of a layer (in a buffer half)", l.n as usize * 4, half(b.bias))?;
-    // One column tile of the whole batch accumulates in the partial-sum buffer.
+    // One column tile of the whole batch accumulates in the partial-sum buffer, each row tile
+    // from a line boundary (checked exactly once the row tile is known, below).
     fits("one column tile of partial sums for the batch", l.rows as usize * nt * 4, b.psum as usize)
         .map_err(|e| format!("{e}; lower --batch"))?;
     // Row tiles hold whole samples, so that a sample's time steps meet in one tile and its
@@ -243,21 +244,22 @@ fn plan(l: &LayerDesc, hw: &HwConfig) -> Result<Plan, String> {
         return Err(format!("one sample ({per} rows × {nt} columns) does not fit the output and membrane buffers"));
     }
     let mut mr = samples * per;
+    // Phi: partitions per group that each buffer half allows, and the bytes one partition needs
+    let phi_limits = |mr: usize| {
+        [
+            ("spk", half(b.spk), (mr * k / 8).max(1)),
+            ("pat", half(b.pat), (q * 4).max(1)),
+            ("pwp", half(b.pwp), (q * nt * 2).max(1)),
+            ("wgt", half(b.wgt), k * nt),
+            ("idx", half(b.idx), mr * 2),
+            ("res", half(b.res), mr * 8),
+        ]
+    };
     loop {
         let group = match l.mode {
-            LayerMode::Phi => [
-                half(b.spk) / (mr * k / 8).max(1),
-                half(b.pat) / (q * 4).max(1),
-                half(b.pwp) / (q * nt * 2).max(1),
-                half(b.wgt) / (k * nt),
-                half(b.idx) / (mr * 2),
-                half(b.res) / (mr * 8),
-                parts,
-                255,
-            ]
-            .into_iter()
-            .min()
-            .unwrap_or(0),
+            LayerMode::Phi => {
+                phi_limits(mr).iter().map(|&(_, have, need)| have / need).min().unwrap_or(0).min(parts).min(255)
+            }
             LayerMode::BitSparse | LayerMode::Dense => {
                 let per_row = match l.input.kind {
                     InputKind::Spikes => half(b.spk) * 8 / mr,
@@ -269,17 +271,26 @@ fn plan(l: &LayerDesc, hw: &HwConfig) -> Result<Plan, String> {
             }
         };
         if group > 0 {
+            // row tile i starts at i · (a full tile, line-aligned); the last may be partial
+            let tiles = (l.rows as usize).div_ceil(mr);
+            let last = l.rows as usize - (tiles - 1) * mr;
+            let psum = (tiles - 1) * lines(mr * nt * 4) * LINE + last * nt * 4;
+            fits("one column tile of partial sums for the batch (line-aligned row tiles)", psum, b.psum as usize)
+                .map_err(|e| format!("{e}; lower --batch"))?;
             return Ok(Plan { mr, nt, ct, group });
         }
         if mr == per {
             return Err(match l.mode {
-                LayerMode::Phi => format!(
-                    "one partition does not fit: {q} patterns × {nt} columns of PWP need {} bytes (PWP half {}), patterns {} bytes (pattern half {})",
-                    q * nt * 2,
-                    half(b.pwp),
-                    q * 4,
-                    half(b.pat)
-                ),
+                LayerMode::Phi => {
+                    let short: Vec<String> = phi_limits(mr)
+                        .iter()
+                        .filter(|&&(_, have, need)| have < need)
+                        .map(|&(name, have, need)| {
+                            format!("{name} needs {need} bytes per partition, its half has {have}")
+                        })
+                        .collect();
+                    format!("one partition of {k} columns × {nt} outputs does not fit: {}", short.join("; "))
+                }
                 LayerMode::BitSparse | LayerMode::Dense => "one input column does not fit the buffers".to_string(),
             });
         }
@@ -382,14 +393,15 @@ pub fn lower(m: &Module, opts: &Options, sample: Option<Vec<u8>>) -> DResult<Pro
         .max()
         .unwrap_or(1)
         .max(1);
-    // Auto: as many samples as one column tile of partial sums holds for every layer.
+    // Auto: as many samples as one column tile of partial sums holds for every layer (a row
+    // tile holds at least one sample and starts on a line: at most LINE − 4 bytes of padding).
     let auto = found
         .iter()
         .map(|g| {
             let t = m.ty(g.x);
             let per = t.num_elements() / *t.shape.last().expect("rank ≥ 2");
             let n = m.weights.get(g.weight).ty.shape[1].min(hw.n as usize).max(1);
-            hw.buffers.psum as usize / (n * 4 * per.max(1))
+            hw.buffers.psum as usize / (n * 4 * per.max(1) + LINE - 4)
         })
         .min()
         .unwrap_or(1)

@@ -4,7 +4,10 @@
 //!   with bounds checks (a bad program traps, it never panics);
 //! - [`timing`]: cycles per instruction from the work it did, overlap of the load, compute and
 //!   store queues through dependency tokens;
-//! - [`energy`]: picojoules from DRAM traffic, SRAM accesses, operations and static power.
+//! - [`energy`]: picojoules from DRAM traffic, SRAM accesses, operations and static power;
+//! - [`report`]: the summary, `--stats` JSON, `--trace` timeline and baseline comparison;
+//! - [`check`]: the checks of a program's metadata before anything is allocated by it;
+//! - [`cli`]: the `phi-emu` command line.
 //!
 //! [`run`] executes a program on `N` samples, `batch` samples per run of the code (the program's
 //! batch; the last run is padded with zero samples whose outputs are dropped), one run after
@@ -12,8 +15,11 @@
 //! layer. Runs are independent, so the host emulates them in parallel; results do not depend on
 //! the number of threads.
 
+pub mod check;
+pub mod cli;
 pub mod energy;
 pub mod machine;
+pub mod report;
 pub mod timing;
 
 use phi_dialect::isa::Inst;
@@ -139,6 +145,8 @@ pub struct RunOptions {
 pub enum EmuError {
     /// The program trapped.
     Trap(Trap),
+    /// The program's metadata is invalid ([`check::program`]).
+    Program(String),
     /// The inputs do not fit the program.
     Input(String),
     /// The timing simulation found no valid order.
@@ -149,6 +157,7 @@ impl std::fmt::Display for EmuError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             EmuError::Trap(t) => write!(f, "{t}"),
+            EmuError::Program(m) => write!(f, "invalid program: {m}"),
             EmuError::Input(m) => write!(f, "{m}"),
             EmuError::Deadlock(m) => write!(f, "{m}"),
         }
@@ -324,6 +333,7 @@ fn run_sample(
         })
         .collect();
     let mut span: Vec<(u64, u64)> = vec![(u64::MAX, 0); layers.len()];
+    let mut match_spikes = vec![0u64; layers.len()];
     let mut energy = energy::Breakdown::default();
     for (i, (inst, w)) in code.iter().zip(&works).enumerate() {
         let e = energy::of(&meta.hw, inst, w);
@@ -339,9 +349,13 @@ fn run_sample(
             l.ops.l2 += w.l2_rows * w.cols;
             span[li].0 = span[li].0.min(sched.start[i]);
             span[li].1 = span[li].1.max(sched.end[i]);
-            let n = meta.layers[li].n as u64;
-            match inst {
-                Inst::Match { .. } => l.ops.bit_sparse += w.spikes * n,
+            match *inst {
+                // A match serves the column tile of the PWP fetch that follows it (the backend
+                // re-matches per column tile): bit sparsity would add a row per spike there.
+                Inst::Match { .. } => match_spikes[li] = w.spikes,
+                Inst::PwpFetch { cols, .. } => {
+                    l.ops.bit_sparse += std::mem::take(&mut match_spikes[li]) * cols as u64;
+                }
                 Inst::BsAcc { .. } => l.ops.bit_sparse += w.bs_rows * w.cols,
                 Inst::DenseMac { .. } => l.ops.bit_sparse += w.spikes * w.cols,
                 Inst::Sync { .. }
@@ -349,7 +363,6 @@ fn run_sample(
                 | Inst::Load { .. }
                 | Inst::Store { .. }
                 | Inst::Gather { .. }
-                | Inst::PwpFetch { .. }
                 | Inst::L1Acc { .. }
                 | Inst::L2Acc { .. }
                 | Inst::PsumInit { .. }
@@ -406,6 +419,7 @@ fn run_sample(
 /// Runs `program` on `inputs` (`[N, …]` per program input).
 pub fn run(program: &Program, inputs: &[Tensor], opts: RunOptions) -> Result<Report, EmuError> {
     let meta = &program.meta;
+    check::program(program).map_err(EmuError::Program)?;
     let n = check_inputs(meta, inputs)?;
     let code = &program.code;
     let owner = layer_of(code);

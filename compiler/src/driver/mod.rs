@@ -10,7 +10,10 @@
 //! - `--passes=PIPELINE` (or the default Phi pipeline with `--emit=phi` / `--report-sparsity`),
 //!   with `--print-ir-after-all`, `--print-ir-after=PASS`, `--verify-each`, `--time-passes`;
 //!   `--list-passes` lists them; `--calib X.npy` gives the calibration inputs;
-//! - `--report-sparsity`: per-layer sparsity and operation counts of the Phi program.
+//! - `--report-sparsity`: per-layer sparsity and operation counts of the Phi program;
+//! - otherwise compile to a program ([`build`]): `-o OUT.phibin` (default `MODEL.phibin`),
+//!   `--target phi|bit-sparse|dense`, `--hw CONFIG.toml`, `--emit=isa` for the listing,
+//!   `--baselines` to write the other targets too, `--emulate` to run all three and compare.
 //!
 //! `phic train MODEL …` trains the model's weights (see [`crate::train`]).
 //!
@@ -29,6 +32,10 @@ use crate::analysis::sparsity;
 use crate::frontend::{self, InputKind, WeightMode};
 use crate::passes::{self, Instrumentation, PassContext, PassManager};
 
+mod build;
+
+pub use build::{hw_config, pipeline_for};
+
 /// The Phi compiler: spiking neural networks to the Phi accelerator.
 #[derive(Debug, Parser)]
 #[command(
@@ -37,7 +44,7 @@ use crate::passes::{self, Instrumentation, PassContext, PassManager};
     about = "The Phi compiler: spiking neural networks (ONNX text) to the Phi accelerator",
     long_about = None,
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  phic examples/digits_mlp/model.snn --emit=snn\n  phic examples/digits_mlp/model.snn --interpret --input examples/digits_mlp/test.npy --labels examples/digits_mlp/test_labels.npy\n  phic model.snn --emit=snn | phic - --emit=snn\n\nExit status: 0 success, 1 compile or run error, 2 usage error."
+    after_help = "Examples:\n  phic examples/digits_mlp/model.snn -o model.phibin --emulate\n  phic examples/digits_mlp/model.snn -o model.phibin --target bit-sparse --hw my-chip.toml\n  phic examples/digits_mlp/model.snn --emit=isa | less\n  phic examples/digits_mlp/model.snn --emit=snn\n  phic examples/digits_mlp/model.snn --interpret --input examples/digits_mlp/test.npy --labels examples/digits_mlp/test_labels.npy\n  phic model.snn --emit=snn | phic - --emit=snn\n\nExit status: 0 success, 1 compile or run error, 2 usage error."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -59,6 +66,30 @@ pub enum Emit {
     Snn,
     /// The `phi` dialect: after the Phi pipeline (the default one unless `--passes` is given).
     Phi,
+    /// The Phi ISA listing of the program compiled for `--target`.
+    Isa,
+}
+
+/// The accelerator to compile for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TargetArg {
+    /// Phi: runtime pattern matching, Level-1 PWP and Level-2 ±1 accumulation.
+    Phi,
+    /// A bit-sparse spike-driven accelerator (Stellar/PTB-like): every spike adds a weight row.
+    BitSparse,
+    /// A dense accelerator (Eyeriss-like): every weight is multiplied.
+    Dense,
+}
+
+impl From<TargetArg> for phi_dialect::program::Target {
+    fn from(t: TargetArg) -> Self {
+        use phi_dialect::program::Target;
+        match t {
+            TargetArg::Phi => Target::Phi,
+            TargetArg::BitSparse => Target::BitSparse,
+            TargetArg::Dense => Target::Dense,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -125,11 +156,12 @@ struct CompileArgs {
     #[arg(long, value_name = "X.npy")]
     input: Vec<PathBuf>,
 
-    /// Labels [N] as .npy: print the accuracy of the spike-count read-out.
-    #[arg(long, value_name = "L.npy", requires = "interpret")]
+    /// Labels [N] as .npy (with --interpret or --emulate): print the accuracy of the spike-count read-out.
+    #[arg(long, value_name = "L.npy")]
     labels: Option<PathBuf>,
 
-    /// Where results go: the IR text with --emit, output spikes (.npy, one per model output) with --interpret.
+    /// Where results go: the program (.phibin; default MODEL.phibin), the text with --emit,
+    /// output spikes (.npy, one per model output) with --interpret.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Vec<PathBuf>,
 
@@ -141,9 +173,31 @@ struct CompileArgs {
     #[arg(long)]
     elide_weights: bool,
 
-    /// Samples the interpreter runs at once.
-    #[arg(long, default_value_t = 256, value_name = "N")]
-    batch: usize,
+    /// Samples processed at once: by the interpreter (default 256), or by one run of a compiled
+    /// program (default: as many as fill a row tile).
+    #[arg(long, value_name = "N")]
+    batch: Option<usize>,
+
+    /// The accelerator to compile for.
+    #[arg(long, value_enum, default_value = "phi")]
+    target: TargetArg,
+
+    /// Hardware configuration (TOML; a missing key keeps the paper's default, see --print-hw-config).
+    #[arg(long, value_name = "CONFIG.toml")]
+    hw: Option<PathBuf>,
+
+    /// Print the hardware configuration (the defaults, or --hw's) as TOML, and exit.
+    #[arg(long)]
+    print_hw_config: bool,
+
+    /// Also write the program for the two other targets beside the output (OUT.bit-sparse.phibin, OUT.dense.phibin …).
+    #[arg(long)]
+    baselines: bool,
+
+    /// After compiling, run the program and both baselines on the emulator (on --input, or the
+    /// model's phi.heldout data and labels) and print accuracy, cycles, energy and speedups.
+    #[arg(long, conflicts_with_all = ["emit", "interpret", "report_sparsity"])]
+    emulate: bool,
 }
 
 /// Runs `phic` with the process arguments.
@@ -216,6 +270,10 @@ fn run_compile(a: &CompileArgs, sources: &mut SourceMap) -> Result<(), Failure> 
         print!("{}", passes::list_passes());
         return Ok(());
     }
+    if a.print_hw_config {
+        print!("{}", hw_config(a.hw.as_deref(), sources)?.to_toml());
+        return Ok(());
+    }
     let Some(model) = a.model.as_deref() else {
         return Err(Failure::Usage("a MODEL is required".into()));
     };
@@ -228,52 +286,27 @@ fn run_compile(a: &CompileArgs, sources: &mut SourceMap) -> Result<(), Failure> 
         frontend::onnx::parse_model(src.file, src.sources.file(src.file).text())?;
         return Ok(());
     }
-    if a.emit.is_none() && !a.interpret && !a.report_sparsity {
-        return Err(Failure::Usage(
-            "nothing to do: choose --emit=snn|phi, --interpret, --report-sparsity or --parse-only (compiling to .phibin arrives with the backend)"
-                .into(),
-        ));
+    if a.labels.is_some() && !a.interpret && !a.emulate {
+        return Err(Failure::Usage("--labels goes with --interpret or --emulate".into()));
+    }
+    if a.emit == Some(Emit::Isa) || (a.emit.is_none() && !a.interpret && !a.report_sparsity) {
+        return build::run(a, model, sources);
     }
     let mut m = load(model, sources, WeightMode::Load)?;
     let print = PrintOptions { debug_info: a.print_debuginfo, elide_weights: a.elide_weights };
     let pipeline = match (&a.passes, a.emit, a.report_sparsity) {
         (Some(p), _, _) => Some(p.clone()),
         (None, Some(Emit::Phi), _) | (None, _, true) => Some(passes::DEFAULT_PIPELINE.to_string()),
-        (None, Some(Emit::Snn) | None, false) => None,
+        (None, Some(Emit::Snn | Emit::Isa) | None, false) => None,
     };
     let pipeline = match (a.quantized, pipeline) {
         (true, Some(p)) => Some(format!("quantize,{p}")),
         (true, None) => Some("quantize".to_string()),
         (false, p) => p,
     };
-    let src_dir = match model {
-        "-" => PathBuf::from("."),
-        path => crate::frontend::external::base_dir(std::path::Path::new(path)),
-    };
-    let calib = a.calib.clone();
+    let src_dir = model_dir(model);
     if let Some(p) = &pipeline {
-        let mut pm = PassManager::parse(p).map_err(Failure::Usage)?;
-        pm.instrumentation = Instrumentation {
-            print_after_all: a.print_ir_after_all,
-            print_after: a.print_ir_after.clone(),
-            verify_each: a.verify_each,
-            time_passes: a.time_passes,
-            print,
-        };
-        let mut sink = std::io::sink();
-        let mut stderr = std::io::stderr();
-        let remarks: &mut dyn Write = if a.quiet { &mut sink } else { &mut stderr };
-        let mut cx = PassContext {
-            model_dir: src_dir.clone(),
-            calib: calib.clone(),
-            remarks,
-            progress: std::io::stderr().is_terminal() && !a.quiet,
-        };
-        let mut stdout = std::io::stdout().lock();
-        let timings = pm.run(&mut m, &mut cx, &mut stdout)?;
-        if a.time_passes {
-            eprint!("{}", timings.report());
-        }
+        run_pipeline(a, &mut m, p, &src_dir, true)?;
     }
     if a.emit.is_some() {
         if a.output.len() > 1 {
@@ -286,6 +319,51 @@ fn run_compile(a: &CompileArgs, sources: &mut SourceMap) -> Result<(), Failure> 
     }
     if a.interpret {
         interpret(a, &m)?;
+    }
+    Ok(())
+}
+
+/// The directory that relative paths in the model's metadata are resolved against.
+fn model_dir(model: &str) -> PathBuf {
+    match model {
+        "-" => PathBuf::from("."),
+        path => crate::frontend::external::base_dir(std::path::Path::new(path)),
+    }
+}
+
+/// Runs `pipeline` on `m`; with `instrumented`, as the options ask (IR printing, verification,
+/// timing, remarks), otherwise quietly (the baselines `--emulate` compiles on the side).
+fn run_pipeline(
+    a: &CompileArgs,
+    m: &mut Module,
+    pipeline: &str,
+    model_dir: &std::path::Path,
+    instrumented: bool,
+) -> Result<(), Failure> {
+    let mut pm = PassManager::parse(pipeline).map_err(Failure::Usage)?;
+    if instrumented {
+        pm.instrumentation = Instrumentation {
+            print_after_all: a.print_ir_after_all,
+            print_after: a.print_ir_after.clone(),
+            verify_each: a.verify_each,
+            time_passes: a.time_passes,
+            print: PrintOptions { debug_info: a.print_debuginfo, elide_weights: a.elide_weights },
+        };
+    }
+    let quiet = a.quiet || !instrumented;
+    let mut sink = std::io::sink();
+    let mut stderr = std::io::stderr();
+    let remarks: &mut dyn Write = if quiet { &mut sink } else { &mut stderr };
+    let mut cx = PassContext {
+        model_dir: model_dir.to_path_buf(),
+        calib: a.calib.clone(),
+        remarks,
+        progress: std::io::stderr().is_terminal() && !quiet,
+    };
+    let mut stdout = std::io::stdout().lock();
+    let timings = pm.run(m, &mut cx, &mut stdout)?;
+    if instrumented && a.time_passes {
+        eprint!("{}", timings.report());
     }
     Ok(())
 }
@@ -343,7 +421,7 @@ fn interpret(a: &CompileArgs, m: &Module) -> Result<(), Failure> {
             .map_err(|e| Diagnostic::error(format!("{}: input `{name}`: {e}", path.display())))?;
         inputs.push(t);
     }
-    let opts = phi_runtime::Options { chunk: a.batch.max(1), ..phi_runtime::Options::default() };
+    let opts = phi_runtime::Options { chunk: a.batch.unwrap_or(256).max(1), ..phi_runtime::Options::default() };
     let outputs = phi_runtime::run_with(m, &inputs, opts, &mut |_, _, _| {})?;
     if !a.output.is_empty() && a.output.len() != outputs.len() {
         return Err(Failure::Usage(format!("the model has {} output(s); give -o once for each", outputs.len())));

@@ -1,0 +1,252 @@
+//! `phic MODEL -o OUT.phibin`: compiling to a Phi program, and `--emulate`.
+//!
+//! The steps: read the hardware configuration (`--hw`, TOML; the paper's defaults otherwise),
+//! run the target's pipeline ([`pipeline_for`]; `--passes` replaces it), lower to the ISA
+//! ([`crate::backend::lower`]), embed a sample input (the first batch of the model's held-out
+//! data, else of its calibration data), and write the `.phibin` atomically. `--emit=isa` prints
+//! the listing instead; `--baselines` also writes the bit-sparse and dense programs beside the
+//! output; `--emulate` runs the program and both baselines on the held-out data (or `--input`)
+//! and prints the accuracy, cycles, energy and Phi's speedup over each baseline.
+
+use std::path::{Path, PathBuf};
+
+use phi_dialect::hw::HwConfig;
+use phi_dialect::isa::encode::encode_all;
+use phi_dialect::isa::text::listing;
+use phi_dialect::phibin;
+use phi_dialect::program::{Program, Target};
+use phi_dialect::{Diagnostic, Module, SourceMap, Span};
+use phi_runtime::emu::{self, RunOptions, report};
+use phi_runtime::npy;
+
+use super::{CompileArgs, Emit, Failure};
+use crate::backend;
+use crate::frontend::WeightMode;
+use crate::passes::{self, PassContext};
+
+/// The pass pipeline that prepares a module for `target` on `hw`: the Phi pipeline with the
+/// configuration's k, q, m, n and buffer sizes, or (baselines) just quantisation.
+pub fn pipeline_for(target: Target, hw: &HwConfig) -> String {
+    match target {
+        Target::Phi => format!(
+            "canonicalize,conv-to-gemm,quantize,calibrate{{k={k}}},select-patterns{{k={k},q={q}}},phi-split,tile{{m={m},n={n},pwp-kb={pwp},psum-kb={psum}}}",
+            k = hw.k,
+            q = hw.q,
+            m = hw.m,
+            n = hw.n,
+            pwp = (hw.buffers.pwp / 1024).max(1),
+            psum = (hw.buffers.psum / 1024).max(1),
+        ),
+        Target::BitSparse | Target::Dense => "canonicalize,conv-to-gemm,quantize".to_string(),
+    }
+}
+
+/// Reads `--hw FILE.toml` (errors point into the file), or the default configuration.
+pub fn hw_config(path: Option<&Path>, sources: &mut SourceMap) -> Result<HwConfig, Failure> {
+    let Some(path) = path else { return Ok(HwConfig::default()) };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Diagnostic::error(format!("cannot read the hardware configuration {}: {e}", path.display())))?;
+    let file = sources.add(path.display().to_string(), text.clone());
+    HwConfig::from_toml(&text).map_err(|e| {
+        let d = Diagnostic::error(format!("bad hardware configuration: {}", e.message))
+            .with_help("keys are those `phic --print-hw-config` prints; a missing key keeps its default");
+        let d = match e.span {
+            Some(r) => d.with_span(Span::new(file, r), ""),
+            None => d.with_note(format!("in {}", path.display())),
+        };
+        Failure::Diag(d)
+    })
+}
+
+/// The inputs (and labels, if any) of `--input`/`--labels`, or else of the model's
+/// `phi.heldout`/`phi.heldout_labels` metadata (paths relative to the model).
+fn heldout(a: &CompileArgs, m: &Module, cx: &PassContext<'_>) -> Result<Option<(PathBuf, Option<PathBuf>)>, Failure> {
+    let meta = |key: &str| match m.attrs.get(key) {
+        Some(phi_dialect::attr::Attr::Str(p)) => Some(passes::resolve(cx, Path::new(p))),
+        Some(_) | None => None,
+    };
+    match &a.input[..] {
+        [] => Ok(meta("phi.heldout").map(|x| (x, a.labels.clone().or_else(|| meta("phi.heldout_labels"))))),
+        [x] => Ok(Some((x.clone(), a.labels.clone()))),
+        [_, _, ..] => Err(Failure::Usage("compiled programs take one input: give --input once".into())),
+    }
+}
+
+/// Runs `pipeline` on a copy of `m` and lowers it for `target`.
+fn compile_for(
+    a: &CompileArgs,
+    m: &Module,
+    target: Target,
+    hw: &HwConfig,
+    model_dir: &Path,
+    instrumented: bool,
+) -> Result<Program, Failure> {
+    let mut m = m.clone();
+    let pipeline = match (&a.passes, instrumented) {
+        (Some(p), true) => p.clone(),
+        (Some(_), false) | (None, _) => pipeline_for(target, hw),
+    };
+    super::run_pipeline(a, &mut m, &pipeline, model_dir, instrumented)?;
+    let opts = backend::Options { target, hw: hw.clone(), batch: a.batch.map(|b| b as u32) };
+    Ok(backend::lower(&m, &opts, None)?)
+}
+
+/// The first batch of `path`'s samples as `.npy` bytes, to embed as the default input.
+fn sample_bytes(m: &Module, path: &Path, batch: u32) -> Result<Vec<u8>, Failure> {
+    let x = passes::calibrate::read_inputs(m, path, batch.max(1) as usize)?;
+    Ok(npy::to_npy_bytes(&x).map_err(Diagnostic::error)?)
+}
+
+/// Writes a program as `.phibin`.
+fn write_program(path: &Path, p: &Program) -> Result<(), Failure> {
+    let code = encode_all(&p.code)
+        .map_err(|(i, e)| Diagnostic::error(format!("internal error: instruction {i} does not encode: {e}")))?;
+    phibin::write_file(path, &p.meta, &code, &p.sections, p.sample.as_deref())
+        .map_err(|e| Failure::Diag(Diagnostic::error(e.to_string())))
+}
+
+/// `OUT.phibin` → `OUT.bit-sparse.phibin`.
+fn baseline_path(out: &Path, target: Target) -> PathBuf {
+    let stem = out.file_stem().map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
+    out.with_file_name(format!("{stem}.{}.phibin", target.name()))
+}
+
+/// The output path: `-o`, or `MODEL.phibin` in the working directory.
+fn output_path(a: &CompileArgs, model: &str) -> Result<PathBuf, Failure> {
+    match &a.output[..] {
+        [o] => Ok(o.clone()),
+        [] if model == "-" => Err(Failure::Usage("reading stdin: give -o OUT.phibin".into())),
+        [] => {
+            let stem =
+                Path::new(model).file_stem().map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
+            Ok(PathBuf::from(format!("{stem}.phibin")))
+        }
+        [_, _, ..] => Err(Failure::Usage("a program is one file: give -o once".into())),
+    }
+}
+
+/// `phic MODEL [-o OUT.phibin | --emit=isa] [--target T] [--hw CONFIG.toml] [--baselines] [--emulate]`.
+pub fn run(a: &CompileArgs, model: &str, sources: &mut SourceMap) -> Result<(), Failure> {
+    let hw = hw_config(a.hw.as_deref(), sources)?;
+    if a.quantized {
+        return Err(Failure::Usage(
+            "--quantized is for --emit=snn and --interpret: compiling to a program always quantises".into(),
+        ));
+    }
+    let m0 = super::load(model, sources, WeightMode::Load)?;
+    let model_dir = super::model_dir(model);
+    let mut sink = std::io::sink();
+    let cx = PassContext { model_dir: model_dir.clone(), calib: a.calib.clone(), remarks: &mut sink, progress: false };
+    let held = heldout(a, &m0, &cx)?;
+    let target = a.target.into();
+    let mut program = compile_for(a, &m0, target, &hw, &model_dir, true)?;
+    if a.emit == Some(Emit::Isa) {
+        if a.output.len() > 1 {
+            return Err(Failure::Usage("--emit writes one file: give -o once".into()));
+        }
+        return Ok(super::write_text(a.output.first(), &listing(&program.code))?);
+    }
+    // The default input: the first batch of the held-out data, else of the calibration data.
+    let sample_src = match &held {
+        Some((x, _)) => Some(x.clone()),
+        None => passes::calibrate::calibration_path(&m0, &cx).ok(),
+    };
+    if let Some(p) = &sample_src {
+        program.sample = Some(sample_bytes(&m0, p, program.meta.batch)?);
+    }
+    let out = output_path(a, model)?;
+    write_program(&out, &program)?;
+    let mut others = Vec::new();
+    if a.baselines || a.emulate {
+        for t in [Target::Phi, Target::BitSparse, Target::Dense] {
+            if t == target {
+                continue;
+            }
+            let mut p = compile_for(a, &m0, t, &hw, &model_dir, false)?;
+            p.sample.clone_from(&program.sample);
+            if a.baselines {
+                write_program(&baseline_path(&out, t), &p)?;
+            }
+            others.push(p);
+        }
+    }
+    if !a.quiet {
+        let wrote = std::iter::once(out.clone())
+            .chain(others.iter().filter(|_| a.baselines).map(|p| baseline_path(&out, p.meta.target)))
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        eprintln!(
+            "phic: wrote {wrote} ({} instructions, {} layers, batch {})",
+            program.code.len(),
+            program.meta.layers.len(),
+            program.meta.batch
+        );
+    }
+    if a.emulate {
+        let Some((x, labels)) = held else {
+            return Err(Diagnostic::error("--emulate needs inputs")
+                .with_help(
+                    "give --input X.npy, or name a file in the model's metadata_props: [\"phi.heldout\": \"test.npy\"]",
+                )
+                .into());
+        };
+        emulate(&m0, &program, &others, &x, labels.as_deref())?;
+    }
+    Ok(())
+}
+
+/// Runs `program` and `others` on the emulator, checks that they compute the same spikes, and
+/// prints the summary of the first and the comparison.
+fn emulate(m: &Module, program: &Program, others: &[Program], x: &Path, labels: Option<&Path>) -> Result<(), Failure> {
+    let input = passes::calibrate::read_inputs(m, x, usize::MAX)?;
+    let labels = labels.map(npy::read_labels).transpose().map_err(Diagnostic::error)?;
+    let run = |p: &Program| -> Result<(emu::Report, report::Accuracy), Failure> {
+        let r = emu::run(p, std::slice::from_ref(&input), RunOptions::default())
+            .map_err(|e| Diagnostic::error(format!("the emulator stopped ({} program): {e}", p.meta.target.name())))?;
+        let acc = match (&labels, r.outputs.first()) {
+            (Some(l), Some(out)) if l.len() == r.samples => {
+                phi_runtime::metrics::correct(out, l).map(|ok| (ok, l.len()))
+            }
+            (Some(l), _) => {
+                return Err(Diagnostic::error(format!("{} labels for {} samples", l.len(), r.samples)).into());
+            }
+            (None, _) => None,
+        };
+        Ok((r, acc))
+    };
+    let (r, acc) = run(program)?;
+    println!("inputs: {} ({} samples)", x.display(), r.samples);
+    print!("{}", report::summary(&program.meta, &r, acc));
+    let mut rows = vec![(&program.meta, r, acc)];
+    for p in others {
+        let (rb, ab) = run(p)?;
+        if rb.outputs != rows[0].1.outputs {
+            return Err(Diagnostic::error(format!(
+                "internal error: the {} and {} programs compute different spikes",
+                program.meta.target.name(),
+                p.meta.target.name()
+            ))
+            .into());
+        }
+        rows.push((&p.meta, rb, ab));
+    }
+    if rows.len() > 1 {
+        let view: Vec<_> = rows.iter().map(|(m, r, a)| (*m, r, *a)).collect();
+        println!("\n{}", report::comparison(&view));
+        let first = &rows[0].1;
+        let parts: Vec<String> = rows[1..]
+            .iter()
+            .map(|(m, r, _)| {
+                format!(
+                    "{:.2}× faster and {:.2}× the energy efficiency of {}",
+                    r.cycles as f64 / first.cycles.max(1) as f64,
+                    r.energy_pj / first.energy_pj.max(1e-9),
+                    m.target.name()
+                )
+            })
+            .collect();
+        println!("{}: {}", program.meta.target.name(), parts.join("; "));
+    }
+    Ok(())
+}

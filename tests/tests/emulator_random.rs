@@ -1,0 +1,223 @@
+//! Property test of the backend and the emulator: on 1,000 random small models, random spike
+//! inputs and random hardware configurations, the programs compiled for all three targets
+//! compute exactly the integer reference interpreter's output.
+//!
+//! Each case draws from its own seed (`PHI_EMU_SEED=S` runs case S alone and prints it;
+//! `PHI_EMU_CASES=N` changes the count): 1–3 GEMM layers of random widths, LIF or IF neurons
+//! with random parameters, optional biases, and sometimes a layer without a neuron, so that
+//! the next layer reads integer currents (the dense path within a Phi program); 1–4 time steps;
+//! partition width k ∈ {8, 16}, 2–24 patterns, random tile sizes, buffer sizes and batch.
+//! Cases run in parallel; the result does not depend on the thread count.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use phi_compiler::backend::{self, Options};
+use phi_compiler::driver::pipeline_for;
+use phi_compiler::frontend::{WeightMode, load_module, read_source};
+use phi_compiler::passes::{PassContext, PassManager};
+use phi_dialect::hw::HwConfig;
+use phi_dialect::program::Target;
+use phi_dialect::{ElemType, Module};
+use phi_runtime::emu::{RunOptions, run};
+use phi_runtime::npy::{read_npy, to_tensor};
+use rayon::prelude::*;
+
+/// xorshift64*: small, seeded, portable.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+}
+
+/// One random case: the model text, its calibration and test inputs, and the hardware.
+struct Case {
+    text: String,
+    shape: Vec<usize>,
+    calib: Vec<u8>,
+    test: Vec<u8>,
+    hw: HwConfig,
+    batch: Option<u32>,
+    description: String,
+}
+
+fn floats(rng: &mut Rng, n: usize, scale: f64) -> String {
+    (0..n).map(|_| format!("{:.3}", (rng.unit() * 2.0 - 1.0) * scale)).collect::<Vec<_>>().join(", ")
+}
+
+fn case(seed: u64) -> Case {
+    let mut rng = Rng::new(seed);
+    let k = rng.pick(&[8u32, 16]);
+    let t = rng.range(1, 4) as usize;
+    let layers = rng.range(1, 3) as usize;
+    // widths: GEMM inputs are multiples of k (partitions); the last output any width
+    let mut widths = vec![k as usize * rng.range(1, 4) as usize];
+    for l in 0..layers {
+        widths.push(if l + 1 == layers { rng.range(2, 40) as usize } else { k as usize * rng.range(1, 5) as usize });
+    }
+    let density = rng.pick(&[0.1, 0.25, 0.5]);
+    let mut inits = Vec::new();
+    let mut body = Vec::new();
+    let mut cur = "x".to_string();
+    for l in 0..layers {
+        let (kk, nn) = (widths[l], widths[l + 1]);
+        let scale = 2.0 / (kk as f64 * density).sqrt();
+        inits.push(format!("float[{kk}, {nn}] w{l} = {{{}}}", floats(&mut rng, kk * nn, scale)));
+        let mut gemm = format!("h{l} = MatMul({cur}, w{l})");
+        if rng.below(2) == 0 {
+            inits.push(format!("float[{nn}] b{l} = {{{}}}", floats(&mut rng, nn, 0.3)));
+            gemm = format!("m{l} = MatMul({cur}, w{l})\n  h{l} = Add(m{l}, b{l})");
+        }
+        body.push(gemm);
+        // a hidden layer without a neuron feeds integer currents to the next one
+        let neuron = l + 1 == layers || rng.below(6) != 0;
+        cur = if neuron {
+            let reset = rng.pick(&["subtract", "zero"]);
+            let th = 0.2 + rng.unit() * 1.3;
+            let op = if rng.below(4) == 0 {
+                format!("snn.IF<threshold = {th:.3}, reset_mechanism = \"{reset}\">(h{l})")
+            } else {
+                format!(
+                    "snn.LIF<beta = {:.3}, threshold = {th:.3}, reset_mechanism = \"{reset}\">(h{l})",
+                    0.5 + rng.unit() * 0.5
+                )
+            };
+            body.push(format!("s{l} = {op}"));
+            format!("s{l}")
+        } else {
+            format!("h{l}")
+        };
+    }
+    body.push(format!("y = Identity({cur})"));
+    let last_spiking = cur.starts_with('s');
+    let out_ty = if last_spiking { "uint8" } else { "float" };
+    let text = format!(
+        "<ir_version: 9, opset_import: [\"\" : 17, \"snn\" : 1]>\nrandom (uint8[N, {t}, {}] x) => ({out_ty}[N, {t}, {}] y)\n<{}>\n{{\n  {}\n}}\n",
+        widths[0],
+        widths[layers],
+        inits.join(",\n "),
+        body.join("\n  ")
+    );
+    let shape = vec![t, widths[0]];
+    let per: usize = shape.iter().product();
+    let spikes = |rng: &mut Rng, n: usize| -> Vec<u8> { (0..n * per).map(|_| (rng.unit() < density) as u8).collect() };
+    let calib = spikes(&mut rng, 12);
+    let n_test = rng.range(1, 20) as usize;
+    let test = spikes(&mut rng, n_test);
+    let mut hw = HwConfig { k, q: rng.range(2, 24) as u32, ..HwConfig::default() };
+    hw.n = rng.pick(&[8u32, 16, 32]);
+    hw.m = (t as u32 * rng.range(1, 16) as u32).max(t as u32);
+    let shrink = rng.pick(&[1u32, 4, 16]);
+    let b = &mut hw.buffers;
+    // smaller buffers force more tiles, groups and ring slots; every size still fits one
+    // partition (k × n weights, k/8 bytes × m rows of spikes) in a half
+    for size in [&mut b.spk, &mut b.wgt, &mut b.pat, &mut b.idx, &mut b.res, &mut b.act] {
+        *size = (*size / shrink).max(2 * 16 * 32);
+    }
+    b.pwp = (b.pwp / shrink).max(2048);
+    let batch = match rng.below(3) {
+        0 => None,
+        _ => Some(rng.range(1, 6) as u32),
+    };
+    let description = format!(
+        "seed {seed}: widths {widths:?}, T {t}, k {k}, q {}, m {}, n {}, buffers/{shrink}, batch {batch:?}, {n_test} test samples",
+        hw.q, hw.m, hw.n
+    );
+    Case { text, shape, calib, test, hw, batch, description }
+}
+
+fn write_npy(path: &Path, n: usize, shape: &[usize], data: &[u8]) {
+    let mut dims = vec![n];
+    dims.extend_from_slice(shape);
+    let arr = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&dims), data.to_vec()).unwrap();
+    ndarray_npy::write_npy(path, &arr).unwrap();
+}
+
+fn prepared(m: &Module, pipeline: &str, dir: &Path) -> Result<Module, String> {
+    let mut m = m.clone();
+    let mut sink = std::io::sink();
+    let mut cx = PassContext {
+        model_dir: dir.to_path_buf(),
+        calib: Some(dir.join("calib.npy")),
+        remarks: &mut sink,
+        progress: false,
+    };
+    let mut pm = PassManager::parse(pipeline)?;
+    pm.run(&mut m, &mut cx, &mut std::io::sink()).map_err(|d| d.to_string())?;
+    Ok(m)
+}
+
+/// Runs one case; `Err` describes a mismatch or a failure.
+fn check(seed: u64) -> Result<String, String> {
+    let c = case(seed);
+    let model: String = if c.text.len() > 1500 { format!("{}…", &c.text[..1500]) } else { c.text.clone() };
+    let fail = |what: String| {
+        format!("{}: {what}\n--- model (PHI_EMU_SEED={seed} prints it whole) ---\n{model}", c.description)
+    };
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let path = dir.path().join("random.snn");
+    std::fs::write(&path, &c.text).map_err(|e| e.to_string())?;
+    write_npy(&dir.path().join("calib.npy"), c.calib.len() / c.shape.iter().product::<usize>(), &c.shape, &c.calib);
+    let n_test = c.test.len() / c.shape.iter().product::<usize>();
+    write_npy(&dir.path().join("test.npy"), n_test, &c.shape, &c.test);
+    let src = read_source(path.to_str().unwrap()).map_err(|d| fail(d.to_string()))?;
+    let m = load_module(&src, WeightMode::Load).map_err(|d| fail(d.to_string()))?;
+    let x = to_tensor(&read_npy(&dir.path().join("test.npy")).unwrap(), ElemType::I1).unwrap();
+    let reference_module = prepared(&m, "canonicalize,quantize", dir.path()).map_err(&fail)?;
+    let reference = phi_runtime::run(&reference_module, std::slice::from_ref(&x)).map_err(|d| fail(d.to_string()))?;
+    let mut line = String::new();
+    for target in [Target::Phi, Target::BitSparse, Target::Dense] {
+        let module = prepared(&m, &pipeline_for(target, &c.hw), dir.path()).map_err(&fail)?;
+        let program = backend::lower(&module, &Options { target, hw: c.hw.clone(), batch: c.batch }, None)
+            .map_err(|d| fail(format!("{target:?}: {d}")))?;
+        let report = run(&program, std::slice::from_ref(&x), RunOptions::default())
+            .map_err(|e| fail(format!("{target:?}: {e}")))?;
+        if report.outputs != reference {
+            return Err(fail(format!("{target:?}: the emulator's outputs differ from the integer interpreter's")));
+        }
+        let _ = write!(line, " {target:?} {} cycles;", report.cycles);
+    }
+    Ok(format!("{}:{line}", c.description))
+}
+
+#[test]
+fn random_models_run_bit_exactly_on_all_targets() {
+    if let Some(seed) = std::env::var("PHI_EMU_SEED").ok().and_then(|s| s.parse().ok()) {
+        let c = case(seed);
+        eprintln!("{}\n{}", c.description, c.text);
+        match check(seed) {
+            Ok(line) => eprintln!("{line}"),
+            Err(e) => panic!("{e}"),
+        }
+        return;
+    }
+    let cases: u64 = std::env::var("PHI_EMU_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let results: Vec<Result<String, String>> = (0..cases).into_par_iter().map(check).collect();
+    let failures: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} random cases failed (rerun one with PHI_EMU_SEED=S); the first:\n{}",
+        failures.len(),
+        failures[0]
+    );
+}
