@@ -36,10 +36,164 @@ pub fn match_vector(x: u32, patterns: &[u32]) -> Option<(usize, u32)> {
 }
 
 /// The nearest pattern and its distance (lowest index on ties); `None` without patterns.
+///
+/// Patterns go in blocks of 64: the block's distances into bytes (a vectorisable loop), their
+/// minimum, and the first position at it (a byte compare) — one pass over the patterns, with
+/// no branch per pattern.
 #[inline]
 pub fn nearest(x: u32, patterns: &[u32]) -> Option<(usize, u32)> {
-    let d = min_distance(x, patterns)?;
-    patterns.iter().position(|&p| (x ^ p).count_ones() == d).map(|i| (i, d))
+    const B: usize = 64;
+    let mut best: Option<(usize, u32)> = None;
+    let mut d = [0u8; B];
+    for (c, block) in patterns.chunks(B).enumerate() {
+        let d = &mut d[..block.len()];
+        for (d, &p) in d.iter_mut().zip(block) {
+            *d = (x ^ p).count_ones() as u8;
+        }
+        let m = d.iter().copied().min().unwrap_or(u8::MAX) as u32;
+        if best.is_none_or(|(_, b)| m < b) {
+            let i = d.iter().position(|&v| v as u32 == m).unwrap_or(0);
+            best = Some((c * B + i, m));
+        }
+    }
+    best
+}
+
+/// Carry-save adder: the sum and carry digits of three bit-sliced inputs.
+#[inline(always)]
+fn csa(a: u128, b: u128, c: u128) -> (u128, u128) {
+    let u = a ^ b;
+    (u ^ c, (a & b) | (u & c))
+}
+
+/// The bit-sliced sum of 16 one-bit inputs: digits of weight 1, 2, 4, 8, 16 (Harley–Seal).
+#[inline(always)]
+fn sum16(d: &[u128; 16]) -> [u128; 5] {
+    let (ones, twos, fours, eights) = (0, 0, 0, 0);
+    let (ones, twos_a) = csa(ones, d[0], d[1]);
+    let (ones, twos_b) = csa(ones, d[2], d[3]);
+    let (twos, fours_a) = csa(twos, twos_a, twos_b);
+    let (ones, twos_a) = csa(ones, d[4], d[5]);
+    let (ones, twos_b) = csa(ones, d[6], d[7]);
+    let (twos, fours_b) = csa(twos, twos_a, twos_b);
+    let (fours, eights_a) = csa(fours, fours_a, fours_b);
+    let (ones, twos_a) = csa(ones, d[8], d[9]);
+    let (ones, twos_b) = csa(ones, d[10], d[11]);
+    let (twos, fours_a) = csa(twos, twos_a, twos_b);
+    let (ones, twos_a) = csa(ones, d[12], d[13]);
+    let (ones, twos_b) = csa(ones, d[14], d[15]);
+    let (twos, fours_b) = csa(twos, twos_a, twos_b);
+    let (fours, eights_b) = csa(fours, fours_a, fours_b);
+    let (eights, sixteens) = csa(eights, eights_a, eights_b);
+    [ones, twos, fours, eights, sixteens]
+}
+
+/// `digit += addend` on bit-sliced numbers (ripple carry; the counts stay below 64).
+#[inline(always)]
+fn add_digits(digit: &mut [u128; 6], addend: &[u128]) {
+    let mut carry = 0u128;
+    for (i, d) in digit.iter_mut().enumerate() {
+        let a = addend.get(i).copied().unwrap_or(0);
+        let (s, c) = csa(*d, a, carry);
+        *d = s;
+        carry = c;
+    }
+}
+
+/// A pattern set in bit-sliced form, for fast nearest-pattern search: patterns go in blocks of
+/// 128 (one 128-bit word per bit plane), and plane `b` of a block holds bit `b` of each of its
+/// patterns. The distances of a vector to all 128 patterns of a block are then counted at once,
+/// bit-sliced (a carry-save adder tree whose digits are 128-lane bit masks), and the minimum and
+/// the first pattern at it are read off the digits from the top down: about 100 word
+/// operations per block for k = 16, against 128 popcounts. Exact, and equal to [`nearest`] (a
+/// property test checks it).
+#[derive(Clone, Debug)]
+pub struct PatternPlanes {
+    k: usize,
+    len: usize,
+    /// `planes[block · k + b]`: bit `b` of the block's patterns, lane `l` = pattern `128·block + l`.
+    planes: Vec<u128>,
+    /// Lanes holding a pattern, per block.
+    valid: Vec<u128>,
+}
+
+impl PatternPlanes {
+    /// The planes of `patterns`, for vectors of `k` bits (`k ≤ 32`). Patterns with bits at or
+    /// above `k` widen the planes to cover them, so the search stays exact.
+    pub fn new(patterns: &[u32], k: usize) -> Self {
+        let high = patterns.iter().fold(0, |a, &p| a | p);
+        let k = k.max((u32::BITS - high.leading_zeros()) as usize).min(32);
+        let blocks = patterns.len().div_ceil(128);
+        let mut planes = vec![0u128; blocks * k];
+        let mut valid = vec![0u128; blocks];
+        for (i, &p) in patterns.iter().enumerate() {
+            let (blk, lane) = (i / 128, i % 128);
+            valid[blk] |= 1 << lane;
+            for (b, plane) in planes[blk * k..(blk + 1) * k].iter_mut().enumerate() {
+                *plane |= (((p >> b) & 1) as u128) << lane;
+            }
+        }
+        PatternPlanes { k, len: patterns.len(), planes, valid }
+    }
+
+    /// Patterns in the set.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// [`nearest`] of `x` (a `k`-bit vector) in this set.
+    pub fn nearest(&self, x: u32) -> Option<(usize, u32)> {
+        let k = self.k;
+        let mut best: Option<(usize, u32)> = None;
+        for (blk, valid) in self.valid.iter().enumerate() {
+            let planes = &self.planes[blk * k..(blk + 1) * k];
+            let mut digit = [0u128; 6];
+            let mut inputs = planes.iter().enumerate().map(|(b, &p)| p ^ 0u128.wrapping_sub(((x >> b) & 1) as u128));
+            // sixteen inputs at a time through a carry-save adder tree (Harley–Seal), then
+            // added into the digits; the rest one at a time
+            let mut rest = k;
+            while rest >= 16 {
+                let d: [u128; 16] = std::array::from_fn(|_| inputs.next().unwrap_or(0));
+                let group = sum16(&d);
+                add_digits(&mut digit, &group);
+                rest -= 16;
+            }
+            for p in inputs {
+                add_digits(&mut digit, &[p]);
+            }
+            // the minimum, digit by digit from the top: keep the lanes with a 0 where any has one
+            let mut cand = *valid;
+            let mut m = 0u32;
+            for (i, &d) in digit.iter().enumerate().rev() {
+                let zero = cand & !d;
+                if zero != 0 {
+                    cand = zero;
+                } else {
+                    m |= 1 << i;
+                }
+            }
+            if best.is_none_or(|(_, b)| m < b) {
+                best = Some((blk * 128 + cand.trailing_zeros() as usize, m));
+            }
+        }
+        best
+    }
+
+    /// [`match_vector`] of `x` in this set.
+    #[inline]
+    pub fn match_vector(&self, x: u32) -> Option<(usize, u32)> {
+        let pop = x.count_ones();
+        if pop <= 1 {
+            return None;
+        }
+        let (index, d) = self.nearest(x)?;
+        (d + 1 < pop).then_some((index, d))
+    }
 }
 
 /// `min_i popcount(x XOR p_i)`, `None` without patterns. A plain reduction, so the compiler can
@@ -190,6 +344,32 @@ pub fn pattern_weight_products(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The blocked search is the plain definition: first index at the minimum distance.
+        #[test]
+        fn nearest_is_first_minimum(x in any::<u32>(), pats in prop::collection::vec(any::<u32>(), 0..300), narrow in any::<bool>()) {
+            // narrow patterns (few bits) make ties common
+            let pats: Vec<u32> = if narrow { pats.iter().map(|p| p & 0xf).collect() } else { pats };
+            let want = pats.iter().map(|&p| (x ^ p).count_ones()).min().map(|d| {
+                (pats.iter().position(|&p| (x ^ p).count_ones() == d).expect("the minimum occurs"), d)
+            });
+            prop_assert_eq!(nearest(x, &pats), want);
+        }
+
+        /// The bit-sliced search agrees with the plain one, for every partition width.
+        #[test]
+        fn planes_agree(k in prop::sample::select(vec![1usize, 4, 8, 16, 32]), x in any::<u32>(), pats in prop::collection::vec(any::<u32>(), 0..300), sparse in any::<bool>()) {
+            let mask = if k == 32 { u32::MAX } else { (1u32 << k) - 1 };
+            let thin = |v: u32| if sparse { v & (v >> 3) & (v >> 7) } else { v };
+            let pats: Vec<u32> = pats.iter().map(|&p| thin(p) & mask).collect();
+            let x = thin(x) & mask;
+            let planes = PatternPlanes::new(&pats, k);
+            prop_assert_eq!(planes.nearest(x), nearest(x, &pats));
+            prop_assert_eq!(planes.match_vector(x), match_vector(x, &pats));
+        }
+    }
 
     #[test]
     fn matching_rule() {

@@ -5,13 +5,28 @@
 //! rows added, vectors matched…), from which the timing and energy models charge cycles and
 //! picojoules. Every buffer and DRAM access is bounds-checked: a bad program *traps* with a
 //! message, it never panics. Pattern matching runs here, at run time, on the actual spikes.
+//!
+//! The buffers are arrays of 32-bit words, so that every line-aligned region can be viewed as
+//! the integers it holds (`i32` partial sums and membranes, `i16` PWP rows and match indices,
+//! `u32` residual masks, `i8` weights) without copying; the views are little-endian, as the ISA
+//! specifies, which requires a little-endian host. Two caches of pure functions keep the
+//! emulator fast without changing any result: the matcher's per-vector results per pattern set,
+//! and whole match instructions (the backend re-matches a row tile for every column tile).
+
+#[cfg(target_endian = "big")]
+compile_error!("the emulator views buffer bytes as little-endian integers: it needs a little-endian host");
+
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+use std::ops::Range;
+use std::rc::Rc;
 
 use phi_dialect::isa::{Buffer, Dma, Inst, LINE};
 use phi_dialect::ops::snn::Reset;
 use phi_dialect::program::{InputKind, LayerDesc, ProgramMeta};
 
 use crate::neuron::FixedLif;
-use crate::phi::match_vector;
+use crate::phi::PatternPlanes;
 
 /// Why execution stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,62 +83,55 @@ pub struct Work {
 /// What a PWP region holds: (layer, first partition, partitions, first column, columns).
 type PwpTag = (u8, u16, u8, u16, u16);
 
-/// The accelerator's state.
-pub struct Machine<'p> {
-    /// Program metadata (layer table, hardware).
-    pub meta: &'p ProgramMeta,
-    /// DRAM image.
-    pub dram: Vec<u8>,
-    bufs: Vec<Vec<u8>>,
-    /// The PWP prefetcher's tags: per PWP region (line offset), the slice it holds
-    /// (layer, first partition, partitions, first column, columns) and which pattern rows are
-    /// valid.
-    pwp_tags: std::collections::HashMap<u16, (PwpTag, Vec<bool>)>,
+/// The on-chip buffers: one word array per buffer, viewed as bytes of the configured size.
+///
+/// Lines of the matcher's output buffers (indices, residuals) carry write stamps: the time of
+/// the last write into them, on a clock that ticks at every write. They tell the accumulation
+/// units that a region still holds what a match wrote (see [`Machine::decoded`]).
+struct Buffers {
+    words: Vec<Vec<u32>>,
+    sizes: Vec<usize>,
+    /// Per buffer, per line: the clock of the last write (for [`STAMPED`] buffers only).
+    stamps: Vec<Vec<u64>>,
+    clock: u64,
 }
 
-type R<T> = Result<T, String>;
+/// The buffers whose writes are stamped. Only `load` (to any buffer) and `match` write them, and
+/// both stamp what they write.
+const STAMPED: [Buffer; 2] = [Buffer::Idx, Buffer::Res];
 
-fn rd_i16(b: &[u8], i: usize) -> i16 {
-    i16::from_le_bytes([b[i], b[i + 1]])
-}
-fn rd_i32(b: &[u8], i: usize) -> i32 {
-    i32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
-}
-fn rd_u32(b: &[u8], i: usize) -> u32 {
-    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
-}
-fn wr_i32(b: &mut [u8], i: usize, v: i32) {
-    b[i..i + 4].copy_from_slice(&v.to_le_bytes());
-}
-
-/// Reads a `k`-bit (8, 16 or 32) partition vector at byte `at`.
-#[inline]
-fn part_vec(row: &[u8], at: usize, k: usize) -> u32 {
-    match k {
-        8 => row[at] as u32,
-        16 => u16::from_le_bytes([row[at], row[at + 1]]) as u32,
-        _ => u32::from_le_bytes([row[at], row[at + 1], row[at + 2], row[at + 3]]),
-    }
-}
-
-impl<'p> Machine<'p> {
-    /// A machine for `meta` with a DRAM image of `meta.dram_bytes` (zeroed) and empty buffers.
-    pub fn new(meta: &'p ProgramMeta) -> Self {
-        let bufs = Buffer::ALL.iter().map(|&b| vec![0u8; meta.hw.buffers.size(b) as usize]).collect();
-        Machine { meta, dram: vec![0u8; meta.dram_bytes as usize], bufs, pwp_tags: std::collections::HashMap::new() }
+impl Buffers {
+    fn new(meta: &ProgramMeta) -> Self {
+        let sizes: Vec<usize> = Buffer::ALL.iter().map(|&b| meta.hw.buffers.size(b) as usize).collect();
+        let stamps = Buffer::ALL
+            .iter()
+            .zip(&sizes)
+            .map(|(b, &s)| if STAMPED.contains(b) { vec![0; s.div_ceil(LINE)] } else { Vec::new() })
+            .collect();
+        Buffers { words: sizes.iter().map(|&s| vec![0u32; s.div_ceil(4)]).collect(), sizes, stamps, clock: 0 }
     }
 
-    fn layer(&self, id: u8) -> R<&'p LayerDesc> {
-        self.meta
-            .layers
-            .get(id as usize)
-            .ok_or_else(|| format!("layer {id} does not exist ({} layers)", self.meta.layers.len()))
+    /// Records a write to `range` (checked) of buffer `b`; returns its time.
+    fn stamp(&mut self, b: Buffer, range: &Range<usize>) -> u64 {
+        self.clock += 1;
+        let lines = &mut self.stamps[b.code() as usize];
+        if !lines.is_empty() && !range.is_empty() {
+            lines[range.start / LINE..range.end.div_ceil(LINE)].fill(self.clock);
+        }
+        self.clock
+    }
+
+    /// Whether `range` (checked) of stamped buffer `b` is unwritten after time `t`.
+    fn unchanged_since(&self, b: Buffer, range: &Range<usize>, t: u64) -> bool {
+        let lines = &self.stamps[b.code() as usize];
+        !lines.is_empty()
+            && (range.is_empty() || lines[range.start / LINE..range.end.div_ceil(LINE)].iter().all(|&s| s <= t))
     }
 
     /// The byte range `[line·16, line·16 + len)` of a buffer, checked.
-    fn range(&self, b: Buffer, line: u16, len: usize) -> R<std::ops::Range<usize>> {
+    fn range(&self, b: Buffer, line: u16, len: usize) -> R<Range<usize>> {
         let start = line as usize * LINE;
-        let size = self.bufs[b.code() as usize].len();
+        let size = self.sizes[b.code() as usize];
         match start.checked_add(len) {
             Some(end) if end <= size => Ok(start..end),
             Some(_) | None => Err(format!(
@@ -133,28 +141,426 @@ impl<'p> Machine<'p> {
         }
     }
 
-    fn dram_range(&self, addr: u64, len: u64) -> R<std::ops::Range<usize>> {
-        let end = addr.checked_add(len).ok_or("DRAM address overflow")?;
-        if end > self.dram.len() as u64 {
-            return Err(format!(
-                "DRAM access of {len} bytes at 0x{addr:08x} exceeds the {}-byte image",
-                self.dram.len()
-            ));
+    fn bytes(&self, b: Buffer) -> &[u8] {
+        let i = b.code() as usize;
+        &bytemuck::cast_slice(&self.words[i])[..self.sizes[i]]
+    }
+
+    fn bytes_mut(&mut self, b: Buffer) -> &mut [u8] {
+        let i = b.code() as usize;
+        &mut bytemuck::cast_slice_mut(&mut self.words[i])[..self.sizes[i]]
+    }
+
+    /// Several distinct buffers at once, as bytes.
+    fn many<const N: usize>(&mut self, bs: [Buffer; N]) -> R<[&mut [u8]; N]> {
+        let idx = bs.map(|b| b.code() as usize);
+        let sizes = idx.map(|i| self.sizes[i]);
+        let words =
+            self.words.get_disjoint_mut(idx).map_err(|_| "an instruction names one buffer twice".to_string())?;
+        let mut k = 0;
+        Ok(words.map(|w| {
+            let size = sizes[k];
+            k += 1;
+            &mut bytemuck::cast_slice_mut::<u32, u8>(w.as_mut_slice())[..size]
+        }))
+    }
+}
+
+/// A buffer region as integers (regions start on a line, so they are aligned).
+fn view<T: bytemuck::AnyBitPattern>(b: &[u8]) -> R<&[T]> {
+    bytemuck::try_cast_slice(b).map_err(|e| format!("misaligned buffer view ({e})"))
+}
+
+fn view_mut<T: bytemuck::NoUninit + bytemuck::AnyBitPattern>(b: &mut [u8]) -> R<&mut [T]> {
+    bytemuck::try_cast_slice_mut(b).map_err(|e| format!("misaligned buffer view ({e})"))
+}
+
+/// A checked DRAM range of an image of `size` bytes.
+fn dram_range(size: usize, addr: u64, len: u64) -> R<Range<usize>> {
+    let end = addr.checked_add(len).ok_or("DRAM address overflow")?;
+    if end > size as u64 {
+        return Err(format!("DRAM access of {len} bytes at 0x{addr:08x} exceeds the {size}-byte image"));
+    }
+    Ok(addr as usize..end as usize)
+}
+
+/// The accelerator's state.
+pub struct Machine<'p> {
+    /// Program metadata (layer table, hardware).
+    pub meta: &'p ProgramMeta,
+    /// DRAM image.
+    pub dram: Vec<u8>,
+    bufs: Buffers,
+    /// The PWP prefetcher's tags: per PWP region (line offset), the slice it holds
+    /// (layer, first partition, partitions, first column, columns) and which pattern rows are
+    /// valid.
+    pwp_tags: HashMap<u16, (PwpTag, Vec<bool>)>,
+    memo: MatchMemo,
+    /// Whole match instructions memoised. The backend re-matches a row tile for every column
+    /// tile; the emulator computes it once. A pure cache, bounded to [`MATCH_CACHE`] entries.
+    matches: Vec<MatchEntry>,
+    /// What the last matches wrote, decoded, by output region.
+    written: Vec<Written>,
+    /// Scratch: the row codes an accumulation adds.
+    rows: Vec<u32>,
+    /// Scratch: the PWP rows a fetch needs.
+    used: Vec<bool>,
+    /// Scratch: a bit set of residual rows.
+    words: Vec<u64>,
+    /// Match instructions executed (the cache's clock).
+    match_count: u64,
+}
+
+/// A match instruction's inputs and result.
+struct MatchEntry {
+    /// (k, q, partitions, rows).
+    shape: (usize, usize, usize, usize),
+    spikes: Vec<u8>,
+    patterns: Vec<u8>,
+    /// When it was last used (for replacement).
+    used: u64,
+    idx: Vec<u8>,
+    res: Vec<u8>,
+    decoded: Rc<Decoded>,
+    work: Work,
+}
+
+/// A match result decoded into the rows the accumulation units add, per row of the tile (row
+/// `r`'s codes are `codes[start[r]..start[r + 1]]`). Decoded once per distinct match, used by
+/// every column tile that accumulates it.
+struct Decoded {
+    l1: Vec<u32>,
+    l1_start: Vec<u32>,
+    l2: Vec<u32>,
+    l2_start: Vec<u32>,
+}
+
+impl Decoded {
+    fn new(idx: &[i16], res: &[u32], parts: usize, q: usize, k: usize) -> R<Decoded> {
+        let (mut l1, mut l1_start, mut l2, mut l2_start) = (Vec::new(), vec![0], Vec::new(), vec![0]);
+        let mut words = Vec::new();
+        if parts > 0 {
+            for (is, masks) in idx.chunks_exact(parts).zip(res.chunks_exact(2 * parts)) {
+                l1_rows(is, q, &mut l1)?;
+                l1_start.push(l1.len() as u32);
+                l2_rows(masks, k, &mut words, &mut l2)?;
+                l2_start.push(l2.len() as u32);
+            }
         }
-        Ok(addr as usize..end as usize)
+        Ok(Decoded { l1, l1_start, l2, l2_start })
+    }
+
+    /// Level 1's codes for tile row `r`.
+    fn l1(&self, r: usize) -> &[u32] {
+        &self.l1[self.l1_start[r] as usize..self.l1_start[r + 1] as usize]
+    }
+
+    /// Level 2's codes for tile row `r`.
+    fn l2(&self, r: usize) -> &[u32] {
+        &self.l2[self.l2_start[r] as usize..self.l2_start[r + 1] as usize]
+    }
+}
+
+/// A region a match wrote (indices or residuals) and its decoding.
+struct Written {
+    buf: Buffer,
+    line: u16,
+    /// Write time (the region's stamp).
+    time: u64,
+    /// (k, q, partitions, rows) of the match.
+    shape: (usize, usize, usize, usize),
+    decoded: Rc<Decoded>,
+}
+
+/// Regions remembered in [`Machine::written`] (the oldest is forgotten).
+const WRITTEN: usize = 16;
+
+/// Entries of the match-instruction cache (the oldest is replaced).
+const MATCH_CACHE: usize = 16;
+
+/// The matcher's results memoised per pattern set, so that the emulator does not repeat q
+/// comparisons for a vector it has matched against the same patterns before. The hardware does
+/// repeat them, and the work counts say so: this is a cache of a pure function, and results are
+/// identical without it. A memo outlives a machine: the runner hands it from one batch to the
+/// next on the same worker thread ([`Machine::with_memo`], [`Machine::into_memo`]).
+#[derive(Default)]
+pub struct MatchMemo {
+    sets: HashMap<Vec<u32>, SetMemo>,
+}
+
+/// What is memoised for one pattern set.
+struct SetMemo {
+    /// The set, bit-sliced for the search.
+    planes: PatternPlanes,
+    /// Vector → match index (`None`: no pattern), for vectors of three or more spikes.
+    vectors: VectorMap,
+    /// Pattern → its first index. A two-spike vector matches only a pattern equal to it
+    /// (`d + 1 < 2` needs `d = 0`), so one lookup here decides it.
+    exact: HashMap<u32, u16, BuildHasherDefault<VectorHasher>>,
+}
+
+impl SetMemo {
+    fn new(patterns: &[u32], k: usize) -> Self {
+        let mut exact = HashMap::default();
+        for (i, &p) in patterns.iter().enumerate().rev() {
+            exact.insert(p, i as u16);
+        }
+        SetMemo { planes: PatternPlanes::new(patterns, k), vectors: VectorMap::default(), exact }
+    }
+
+    /// The matching rule ([`match_vector`](crate::phi::match_vector)) for the `k`-bit vector `x`
+    /// against this memo's set.
+    #[inline]
+    fn lookup(&mut self, x: u32) -> Option<u16> {
+        match x.count_ones() {
+            0 | 1 => None,
+            2 => self.exact.get(&x).copied(),
+            _ => {
+                let planes = &self.planes;
+                *self.vectors.entry(x).or_insert_with(|| planes.match_vector(x).map(|(i, _)| i as u16))
+            }
+        }
+    }
+}
+
+/// A map keyed by partition vectors, with a multiplicative hash (the keys are not adversarial:
+/// at worst a slow run, never a wrong one).
+type VectorMap = HashMap<u32, Option<u16>, BuildHasherDefault<VectorHasher>>;
+
+/// Fibonacci hashing.
+#[derive(Default)]
+struct VectorHasher(u64);
+
+impl std::hash::Hasher for VectorHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let v = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.0 = (self.0.rotate_left(23) ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, x: u32) {
+        self.0 = (x as u64 ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+impl MatchMemo {
+    /// The memo of one pattern set, for `k`-bit vectors.
+    fn table(&mut self, patterns: &[u32], k: usize) -> &mut SetMemo {
+        if !self.sets.contains_key(patterns) {
+            self.sets.insert(patterns.to_vec(), SetMemo::new(patterns, k));
+        }
+        self.sets.get_mut(patterns).expect("inserted above")
+    }
+}
+
+type R<T> = Result<T, String>;
+
+/// Reads a `k`-bit (8, 16 or 32) partition vector at byte `at` (little-endian).
+#[inline]
+fn part_vec(row: &[u8], at: usize, k: usize) -> u32 {
+    match k {
+        8 => row[at] as u32,
+        16 => u16::from_le_bytes([row[at], row[at + 1]]) as u32,
+        _ => u32::from_le_bytes([row[at], row[at + 1], row[at + 2], row[at + 3]]),
+    }
+}
+
+/// One LIF update of a row of neurons: membranes `mem`, currents `cur`, spikes packed into `out`
+/// (bit `c % 8` of byte `c / 8`); returns how many fired. The updates run in blocks of 64 into
+/// a byte per neuron ([`FixedLif::step_slice`], vectorised), then pack into bits.
+fn lif_row(lif: &FixedLif, mem: &mut [i32], cur: &[i32], out: &mut [u8]) -> u64 {
+    let mut fired = [0u8; 64];
+    let mut total = 0;
+    for ((m, c), o) in mem.chunks_mut(64).zip(cur.chunks(64)).zip(out.chunks_mut(8)) {
+        let f = &mut fired[..m.len()];
+        lif.step_slice(m, c, f);
+        for (byte, f8) in o.iter_mut().zip(f.chunks(8)) {
+            *byte = f8.iter().enumerate().fold(0, |b, (l, &x)| b | (x << l));
+            total += byte.count_ones() as u64;
+        }
+    }
+    total
+}
+
+/// Columns per block of [`accumulate`]: a block of partial sums is a fixed-size array that stays
+/// in vector registers while every row is added to it (the hardware tile is 32 lanes wide, so
+/// most rows are exactly one block).
+const BLOCK: usize = 32;
+
+/// A row an accumulation adds: `row << 1 | subtract`.
+#[inline(always)]
+fn code(row: usize, subtract: bool) -> u32 {
+    (row as u32) << 1 | subtract as u32
+}
+
+/// `acc[c] ±= table[row · stride + c]` for every row code in `rows` (see [`code`]): the
+/// accumulation of Level 1 (PWP rows), Level 2 (±1 weight rows) and the bit-sparse baseline
+/// (weight rows). The partial sums are held a block at a time while all rows are added, so each
+/// is loaded and stored once per instruction rather than once per row.
+#[inline(always)]
+fn accumulate<T: Copy>(
+    acc: &mut [i32],
+    table: &[T],
+    rows: &[u32],
+    stride: usize,
+    widen: impl Fn(T) -> i32 + Copy,
+) -> R<()> {
+    #[inline(always)]
+    fn add_rows<T: Copy, A: AsMut<[i32]> + AsRef<[i32]>>(
+        a: &mut A,
+        table: &[T],
+        rows: &[u32],
+        stride: usize,
+        off: usize,
+        widen: impl Fn(T) -> i32 + Copy,
+    ) -> R<()> {
+        let width = a.as_ref().len();
+        for &c in rows {
+            let base = (c >> 1) as usize * stride + off;
+            let r = table
+                .get(base..base + width)
+                .ok_or_else(|| format!("row {} lies outside its buffer region", c >> 1))?;
+            let a = a.as_mut();
+            if c & 1 == 1 {
+                a.iter_mut().zip(r).for_each(|(x, &v)| *x = x.wrapping_sub(widen(v)));
+            } else {
+                a.iter_mut().zip(r).for_each(|(x, &v)| *x = x.wrapping_add(widen(v)));
+            }
+        }
+        Ok(())
+    }
+    let full = acc.len() / BLOCK * BLOCK;
+    for (b, blk) in acc[..full].chunks_exact_mut(BLOCK).enumerate() {
+        let mut a: [i32; BLOCK] = (&*blk).try_into().expect("a whole block");
+        add_rows(&mut a, table, rows, stride, b * BLOCK, widen)?;
+        blk.copy_from_slice(&a);
+    }
+    if full < acc.len() {
+        add_rows(&mut &mut acc[full..], table, rows, stride, full, widen)?;
+    }
+    Ok(())
+}
+
+/// The rows Level 1 adds for one row of match indices (`-1`: no pattern): codes of
+/// `j·q + index`, appended to `out`. Checks the indices against `q`.
+#[inline(always)]
+fn l1_rows(indices: &[i16], q: usize, out: &mut Vec<u32>) -> R<()> {
+    let start = out.len();
+    out.resize(start + indices.len(), 0);
+    let (mut n, mut bad) = (start, false);
+    // without a branch per partition: hits are data-dependent, a branch would mispredict
+    for (j, &i) in indices.iter().enumerate() {
+        out[n] = code((j * q).wrapping_add_signed(i as isize), false);
+        n += (i >= 0) as usize;
+        bad |= i as isize >= q as isize;
+    }
+    out.truncate(n);
+    if bad {
+        let i = indices.iter().find(|&&i| i as isize >= q as isize).copied().unwrap_or_default();
+        return Err(format!("match index {i} ≥ q = {q}"));
+    }
+    Ok(())
+}
+
+/// The rows Level 2 adds for one row of residuals (a plus and a minus mask per partition of
+/// width `k`): codes of `j·k + bit`, appended to `out`. The masks of all partitions form one bit
+/// set per sign, walked a 64-bit word at a time (loop exits mispredict; this has one per word
+/// rather than one per mask). Checks that no mask has bits beyond `k`.
+#[inline(always)]
+fn l2_rows(masks: &[u32], k: usize, words: &mut Vec<u64>, out: &mut Vec<u32>) -> R<()> {
+    let parts = masks.len() / 2;
+    for (sign, subtract) in [(0, false), (1, true)] {
+        words.clear();
+        words.resize((parts * k).div_ceil(64), 0);
+        for (j, pm) in masks.chunks_exact(2).enumerate() {
+            let mask = pm[sign];
+            if k < 32 && mask >> k != 0 {
+                return Err(format!("residual mask {mask:#x} has bits beyond the partition width {k}"));
+            }
+            let bit = j * k;
+            words[bit / 64] |= (mask as u64) << (bit % 64);
+            if bit % 64 + k > 64 {
+                // a partition width that does not divide 64 straddles two words
+                words[bit / 64 + 1] |= (mask as u64) >> (64 - bit % 64);
+            }
+        }
+        for (wi, &word) in words.iter().enumerate() {
+            let mut m = word;
+            while m != 0 {
+                out.push(code(wi * 64 + m.trailing_zeros() as usize, subtract));
+                m &= m - 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `acc += x · row` (a weight row times an integer input).
+#[inline]
+fn mac_i8_row(acc: &mut [i32], row: &[i8], x: i32) {
+    for (a, &v) in acc.iter_mut().zip(row) {
+        *a = a.wrapping_add(x.wrapping_mul(v as i32));
+    }
+}
+
+impl<'p> Machine<'p> {
+    /// A machine for `meta` with a DRAM image of `meta.dram_bytes` (zeroed) and empty buffers.
+    pub fn new(meta: &'p ProgramMeta) -> Self {
+        Self::with_memo(meta, MatchMemo::default())
+    }
+
+    /// [`new`](Self::new), reusing the matcher memo of an earlier machine.
+    pub fn with_memo(meta: &'p ProgramMeta, memo: MatchMemo) -> Self {
+        Machine {
+            meta,
+            dram: vec![0u8; meta.dram_bytes as usize],
+            bufs: Buffers::new(meta),
+            pwp_tags: HashMap::new(),
+            memo,
+            matches: Vec::new(),
+            rows: Vec::new(),
+            used: Vec::new(),
+            written: Vec::new(),
+            words: Vec::new(),
+            match_count: 0,
+        }
+    }
+
+    /// The matcher memo, for the next machine.
+    pub fn into_memo(self) -> MatchMemo {
+        self.memo
+    }
+
+    fn layer(&self, id: u8) -> R<&'p LayerDesc> {
+        self.meta
+            .layers
+            .get(id as usize)
+            .ok_or_else(|| format!("layer {id} does not exist ({} layers)", self.meta.layers.len()))
     }
 
     fn dma(&mut self, d: &Dma, to_sram: bool, w: &mut Work) -> R<()> {
-        let len = d.rows as usize * d.row_bytes as usize;
-        let s = self.range(d.buf, d.sram, len)?;
-        for r in 0..d.rows as u64 {
-            let src = self.dram_range(d.dram as u64 + r * d.stride as u64, d.row_bytes as u64)?;
-            let off = s.start + r as usize * d.row_bytes as usize;
-            let buf = &mut self.bufs[d.buf.code() as usize];
+        let (rows, row_bytes) = (d.rows as usize, d.row_bytes as usize);
+        let len = rows * row_bytes;
+        let s = self.bufs.range(d.buf, d.sram, len)?;
+        if to_sram {
+            self.bufs.stamp(d.buf, &s);
+        }
+        let size = self.dram.len();
+        let buf = self.bufs.bytes_mut(d.buf);
+        for r in 0..rows {
+            let src = dram_range(size, d.dram as u64 + r as u64 * d.stride as u64, row_bytes as u64)?;
+            let off = s.start + r * row_bytes;
             if to_sram {
-                buf[off..off + d.row_bytes as usize].copy_from_slice(&self.dram[src]);
+                buf[off..off + row_bytes].copy_from_slice(&self.dram[src]);
             } else {
-                self.dram[src].copy_from_slice(&buf[off..off + d.row_bytes as usize]);
+                self.dram[src].copy_from_slice(&buf[off..off + row_bytes]);
             }
         }
         if to_sram {
@@ -177,234 +583,137 @@ impl<'p> Machine<'p> {
                 self.gather(layer, row0, rows, k0, kcols, sram, row_bytes, &mut w)?
             }
             Inst::PwpFetch { layer, rows, part0, parts, col0, cols, idx, pwp, .. } => {
-                let l = self.layer(layer)?;
-                let (q, n) = (l.q as usize, l.n as usize);
-                let (parts, cols, col0) = (parts as usize, cols as usize, col0 as usize);
-                let base = l.pwp.ok_or_else(|| format!("layer {layer} has no PWP table"))? as u64;
-                if col0 + cols > n || part0 as u32 + parts as u32 > l.parts() {
-                    return Err(format!(
-                        "pwp.fetch columns {col0}+{cols} / partitions {part0}+{parts} exceed layer {layer}"
-                    ));
-                }
-                let ir = self.range(Buffer::Idx, idx, rows as usize * parts * 2)?;
-                let pr = self.range(Buffer::Pwp, pwp, parts * q * cols * 2)?;
-                let mut used = vec![false; parts * q];
-                {
-                    let ib = &self.bufs[Buffer::Idx.code() as usize][ir.clone()];
-                    for e in 0..rows as usize * parts {
-                        let i = rd_i16(ib, e * 2);
-                        if i >= 0 {
-                            if i as usize >= q {
-                                return Err(format!("match index {i} ≥ q = {q}"));
-                            }
-                            used[(e % parts) * q + i as usize] = true;
-                        }
-                    }
-                }
-                w.sram[Buffer::Idx.code() as usize] += (rows as usize * parts * 2) as u64;
-                // rows already held for the same slice are not fetched again
-                let tag = (layer, part0, parts as u8, col0 as u16, cols as u16);
-                let entry = self.pwp_tags.entry(pwp).or_insert_with(|| (tag, vec![false; parts * q]));
-                if entry.0 != tag || entry.1.len() != parts * q {
-                    *entry = (tag, vec![false; parts * q]);
-                }
-                let fetch: Vec<usize> =
-                    used.iter().enumerate().filter(|(i, u)| **u && !entry.1[*i]).map(|(i, _)| i).collect();
-                for &i in &fetch {
-                    entry.1[i] = true;
-                }
-                for slot in fetch {
-                    let (j, i) = (slot / q, slot % q);
-                    let src = base + ((((part0 as usize + j) * q + i) * n + col0) * 2) as u64;
-                    let s = self.dram_range(src, (cols * 2) as u64)?;
-                    let dst = pr.start + slot * cols * 2;
-                    self.bufs[Buffer::Pwp.code() as usize][dst..dst + cols * 2].copy_from_slice(&self.dram[s]);
-                    w.dram_read += (cols * 2) as u64;
-                    w.sram[Buffer::Pwp.code() as usize] += (cols * 2) as u64;
-                }
+                self.pwp_fetch(layer, rows, part0, parts, col0, cols, idx, pwp, &mut w)?
             }
             Inst::Match { layer, rows, part0, parts, spk, pat, idx, res, .. } => {
-                let l = self.layer(layer)?;
-                let (k, q, parts) = (l.k as usize, l.q as usize, parts as usize);
-                if ![8, 16, 32].contains(&k) || q == 0 {
-                    return Err(format!("layer {layer} has no patterns (k = {k}, q = {q})"));
-                }
-                if part0 as u32 + parts as u32 > l.parts() {
-                    return Err(format!("match partitions {part0}+{parts} exceed the layer's {}", l.parts()));
-                }
-                let row_bytes = parts * k / 8;
-                let sr = self.range(Buffer::Spk, spk, rows as usize * row_bytes)?;
-                let pr = self.range(Buffer::Pat, pat, parts * q * 4)?;
-                let ir = self.range(Buffer::Idx, idx, rows as usize * parts * 2)?;
-                let rr = self.range(Buffer::Res, res, rows as usize * parts * 8)?;
-                let pats: Vec<u32> = {
-                    let pb = &self.bufs[Buffer::Pat.code() as usize][pr];
-                    (0..parts * q).map(|i| rd_u32(pb, i * 4)).collect()
-                };
-                let spikes = self.bufs[Buffer::Spk.code() as usize][sr].to_vec();
-                let mut idx_out = vec![0u8; rows as usize * parts * 2];
-                let mut res_out = vec![0u8; rows as usize * parts * 8];
-                for r in 0..rows as usize {
-                    let row = &spikes[r * row_bytes..(r + 1) * row_bytes];
-                    for j in 0..parts {
-                        let x = part_vec(row, j * k / 8, k);
-                        let e = r * parts + j;
-                        w.spikes += x.count_ones() as u64;
-                        let (i, plus, minus) = match match_vector(x, &pats[j * q..(j + 1) * q]) {
-                            Some((i, _)) => {
-                                let p = pats[j * q + i];
-                                w.matched += 1;
-                                (i as i16, x & !p, p & !x)
-                            }
-                            None => (-1i16, x, 0),
-                        };
-                        w.residual += (plus.count_ones() + minus.count_ones()) as u64;
-                        idx_out[e * 2..e * 2 + 2].copy_from_slice(&i.to_le_bytes());
-                        res_out[e * 8..e * 8 + 4].copy_from_slice(&plus.to_le_bytes());
-                        res_out[e * 8 + 4..e * 8 + 8].copy_from_slice(&minus.to_le_bytes());
-                    }
-                }
-                self.bufs[Buffer::Idx.code() as usize][ir].copy_from_slice(&idx_out);
-                self.bufs[Buffer::Res.code() as usize][rr].copy_from_slice(&res_out);
-                w.vectors = (rows as usize * parts) as u64;
-                w.comparisons = w.vectors * q as u64;
-                w.sram[Buffer::Spk.code() as usize] += spikes.len() as u64;
-                w.sram[Buffer::Pat.code() as usize] += (parts * q * 4) as u64;
-                w.sram[Buffer::Idx.code() as usize] += idx_out.len() as u64;
-                w.sram[Buffer::Res.code() as usize] += res_out.len() as u64;
+                self.pattern_match(layer, rows, part0, parts, spk, pat, idx, res, &mut w)?
             }
             Inst::L1Acc { layer, rows, parts, cols, idx, pwp, psum, .. } => {
                 let l = self.layer(layer)?;
                 let (q, parts, cols, rows) = (l.q as usize, parts as usize, cols as usize, rows as usize);
-                let ir = self.range(Buffer::Idx, idx, rows * parts * 2)?;
-                let pr = self.range(Buffer::Pwp, pwp, parts * q * cols * 2)?;
-                let sr = self.range(Buffer::Psum, psum, rows * cols * 4)?;
-                let ib = self.bufs[Buffer::Idx.code() as usize][ir].to_vec();
-                let pb = self.bufs[Buffer::Pwp.code() as usize][pr].to_vec();
-                let acc = &mut self.bufs[Buffer::Psum.code() as usize][sr];
-                for r in 0..rows {
-                    for j in 0..parts {
-                        let i = rd_i16(&ib, (r * parts + j) * 2);
-                        if i < 0 {
-                            continue;
-                        }
-                        if i as usize >= q {
-                            return Err(format!("match index {i} ≥ q = {q}"));
-                        }
-                        let base = (j * q + i as usize) * cols * 2;
-                        for c in 0..cols {
-                            let a = (r * cols + c) * 4;
-                            let v = rd_i32(acc, a).wrapping_add(rd_i16(&pb, base + c * 2) as i32);
-                            wr_i32(acc, a, v);
-                        }
-                        w.l1_rows += 1;
-                        w.sram[Buffer::Pwp.code() as usize] += (cols * 2) as u64;
+                let ir = self.bufs.range(Buffer::Idx, idx, rows * parts * 2)?;
+                let pr = self.bufs.range(Buffer::Pwp, pwp, parts * q * cols * 2)?;
+                let sr = self.bufs.range(Buffer::Psum, psum, rows * cols * 4)?;
+                let known = self.decoded(Buffer::Idx, idx, &ir, |(_, mq, mp, mr)| mq == q && mp == parts && mr >= rows);
+                let [ib, pb, sb] = self.bufs.many([Buffer::Idx, Buffer::Pwp, Buffer::Psum])?;
+                let (ib, pb) = (view::<i16>(&ib[ir])?, view::<i16>(&pb[pr])?);
+                let acc = view_mut::<i32>(&mut sb[sr])?;
+                if cols > 0 && parts > 0 {
+                    for (r, (acc_row, is)) in acc.chunks_exact_mut(cols).zip(ib.chunks_exact(parts)).enumerate() {
+                        let codes = match &known {
+                            Some(d) => d.l1(r),
+                            None => {
+                                self.rows.clear();
+                                l1_rows(is, q, &mut self.rows)?;
+                                &self.rows
+                            }
+                        };
+                        accumulate(acc_row, pb, codes, cols, |v| v as i32)?;
+                        w.l1_rows += codes.len() as u64;
                     }
                 }
-                w.cols = cols as u64;
-                w.sram[Buffer::Idx.code() as usize] += ib.len() as u64;
+                w.sram[Buffer::Pwp.code() as usize] += w.l1_rows * (cols * 2) as u64;
+                w.sram[Buffer::Idx.code() as usize] += (rows * parts * 2) as u64;
                 w.sram[Buffer::Psum.code() as usize] += (w.l1_rows * cols as u64 * 8).max((rows * cols * 4) as u64);
+                w.cols = cols as u64;
             }
             Inst::L2Acc { layer, rows, part0, parts, cols, res, wgt, psum, .. } => {
                 let l = self.layer(layer)?;
                 let (k, parts, cols, rows) = (l.k as usize, parts as usize, cols as usize, rows as usize);
                 let _ = part0;
-                let rr = self.range(Buffer::Res, res, rows * parts * 8)?;
-                let wr = self.range(Buffer::Wgt, wgt, parts * k * cols)?;
-                let sr = self.range(Buffer::Psum, psum, rows * cols * 4)?;
-                let rb = self.bufs[Buffer::Res.code() as usize][rr].to_vec();
-                let wb = self.bufs[Buffer::Wgt.code() as usize][wr].to_vec();
-                let acc = &mut self.bufs[Buffer::Psum.code() as usize][sr];
-                for r in 0..rows {
-                    for j in 0..parts {
-                        let e = (r * parts + j) * 8;
-                        for (mask, sign) in [(rd_u32(&rb, e), 1i32), (rd_u32(&rb, e + 4), -1i32)] {
-                            let mut m = mask;
-                            while m != 0 {
-                                let b = m.trailing_zeros() as usize;
-                                m &= m - 1;
-                                if b >= k {
-                                    return Err(format!("residual bit {b} beyond the partition width {k}"));
-                                }
-                                let row = (j * k + b) * cols;
-                                for c in 0..cols {
-                                    let a = (r * cols + c) * 4;
-                                    let v = rd_i32(acc, a).wrapping_add(sign.wrapping_mul(wb[row + c] as i8 as i32));
-                                    wr_i32(acc, a, v);
-                                }
-                                w.l2_rows += 1;
+                let rr = self.bufs.range(Buffer::Res, res, rows * parts * 8)?;
+                let wr = self.bufs.range(Buffer::Wgt, wgt, parts * k * cols)?;
+                let sr = self.bufs.range(Buffer::Psum, psum, rows * cols * 4)?;
+                let known = self.decoded(Buffer::Res, res, &rr, |(mk, _, mp, mr)| mk == k && mp == parts && mr >= rows);
+                let [rb, wb, sb] = self.bufs.many([Buffer::Res, Buffer::Wgt, Buffer::Psum])?;
+                let (rb, wb) = (view::<u32>(&rb[rr])?, view::<i8>(&wb[wr])?);
+                let acc = view_mut::<i32>(&mut sb[sr])?;
+                if cols > 0 && parts > 0 {
+                    for (r, (acc_row, masks)) in acc.chunks_exact_mut(cols).zip(rb.chunks_exact(parts * 2)).enumerate()
+                    {
+                        let codes = match &known {
+                            Some(d) => d.l2(r),
+                            None => {
+                                self.rows.clear();
+                                l2_rows(masks, k, &mut self.words, &mut self.rows)?;
+                                &self.rows
                             }
-                        }
+                        };
+                        accumulate(acc_row, wb, codes, cols, |v| v as i32)?;
+                        w.l2_rows += codes.len() as u64;
                     }
                 }
-                w.cols = cols as u64;
-                w.sram[Buffer::Res.code() as usize] += rb.len() as u64;
+                w.sram[Buffer::Res.code() as usize] += (rows * parts * 8) as u64;
                 w.sram[Buffer::Wgt.code() as usize] += w.l2_rows * cols as u64;
                 w.sram[Buffer::Psum.code() as usize] += w.l2_rows * cols as u64 * 8;
+                w.cols = cols as u64;
             }
             Inst::BsAcc { layer, rows, kcols, cols, spk, wgt, psum, .. } => {
                 self.layer(layer)?;
                 let (rows, kcols, cols) = (rows as usize, kcols as usize, cols as usize);
                 let row_bytes = kcols.div_ceil(8);
-                let sr = self.range(Buffer::Spk, spk, rows * row_bytes)?;
-                let wr = self.range(Buffer::Wgt, wgt, kcols * cols)?;
-                let pr = self.range(Buffer::Psum, psum, rows * cols * 4)?;
-                let sb = self.bufs[Buffer::Spk.code() as usize][sr].to_vec();
-                let wb = self.bufs[Buffer::Wgt.code() as usize][wr].to_vec();
-                let acc = &mut self.bufs[Buffer::Psum.code() as usize][pr];
-                for r in 0..rows {
-                    for kk in 0..kcols {
-                        if sb[r * row_bytes + kk / 8] >> (kk % 8) & 1 == 0 {
-                            continue;
+                let xr = self.bufs.range(Buffer::Spk, spk, rows * row_bytes)?;
+                let wr = self.bufs.range(Buffer::Wgt, wgt, kcols * cols)?;
+                let pr = self.bufs.range(Buffer::Psum, psum, rows * cols * 4)?;
+                let [xb, wb, sb] = self.bufs.many([Buffer::Spk, Buffer::Wgt, Buffer::Psum])?;
+                let (xb, wb) = (&xb[xr], view::<i8>(&wb[wr])?);
+                let acc = view_mut::<i32>(&mut sb[pr])?;
+                let sel = &mut self.rows;
+                if cols > 0 && row_bytes > 0 {
+                    for (acc_row, bits) in acc.chunks_exact_mut(cols).zip(xb.chunks_exact(row_bytes)) {
+                        sel.clear();
+                        for (byte, &b) in bits.iter().enumerate() {
+                            let mut m = b;
+                            while m != 0 {
+                                let kk = byte * 8 + m.trailing_zeros() as usize;
+                                m &= m - 1;
+                                if kk < kcols {
+                                    sel.push(code(kk, false));
+                                }
+                            }
                         }
-                        for c in 0..cols {
-                            let a = (r * cols + c) * 4;
-                            wr_i32(acc, a, rd_i32(acc, a).wrapping_add(wb[kk * cols + c] as i8 as i32));
-                        }
-                        w.bs_rows += 1;
+                        accumulate(acc_row, wb, sel, cols, |v| v as i32)?;
+                        w.bs_rows += sel.len() as u64;
                     }
                 }
-                w.spikes = w.bs_rows;
-                w.cols = cols as u64;
-                w.sram[Buffer::Spk.code() as usize] += sb.len() as u64;
+                w.sram[Buffer::Spk.code() as usize] += (rows * row_bytes) as u64;
                 w.sram[Buffer::Wgt.code() as usize] += w.bs_rows * cols as u64;
                 w.sram[Buffer::Psum.code() as usize] += w.bs_rows * cols as u64 * 8;
+                w.spikes = w.bs_rows;
+                w.cols = cols as u64;
             }
             Inst::DenseMac { layer, rows, kcols, cols, src, wgt, psum, .. } => {
                 let l = self.layer(layer)?;
                 let (rows, kcols, cols) = (rows as usize, kcols as usize, cols as usize);
-                let wr = self.range(Buffer::Wgt, wgt, kcols * cols)?;
-                let pr = self.range(Buffer::Psum, psum, rows * cols * 4)?;
-                let wb = self.bufs[Buffer::Wgt.code() as usize][wr].to_vec();
+                let wr = self.bufs.range(Buffer::Wgt, wgt, kcols * cols)?;
+                let pr = self.bufs.range(Buffer::Psum, psum, rows * cols * 4)?;
                 let x: Vec<i32> = match l.input.kind {
                     InputKind::Spikes => {
                         let row_bytes = kcols.div_ceil(8);
-                        let sr = self.range(Buffer::Spk, src, rows * row_bytes)?;
-                        let sb = &self.bufs[Buffer::Spk.code() as usize][sr];
+                        let sr = self.bufs.range(Buffer::Spk, src, rows * row_bytes)?;
+                        let sb = &self.bufs.bytes(Buffer::Spk)[sr];
                         w.sram[Buffer::Spk.code() as usize] += sb.len() as u64;
                         (0..rows * kcols)
                             .map(|i| ((sb[(i / kcols) * row_bytes + (i % kcols) / 8] >> (i % kcols % 8)) & 1) as i32)
                             .collect()
                     }
                     InputKind::Int => {
-                        let ar = self.range(Buffer::Act, src, rows * kcols * 4)?;
-                        let ab = &self.bufs[Buffer::Act.code() as usize][ar];
-                        w.sram[Buffer::Act.code() as usize] += ab.len() as u64;
-                        (0..rows * kcols).map(|i| rd_i32(ab, i * 4)).collect()
+                        let ar = self.bufs.range(Buffer::Act, src, rows * kcols * 4)?;
+                        w.sram[Buffer::Act.code() as usize] += ar.len() as u64;
+                        view::<i32>(&self.bufs.bytes(Buffer::Act)[ar])?.to_vec()
                     }
                 };
-                let acc = &mut self.bufs[Buffer::Psum.code() as usize][pr];
-                for r in 0..rows {
-                    for kk in 0..kcols {
-                        let xv = x[r * kcols + kk];
-                        w.spikes += (xv != 0) as u64;
-                        if xv == 0 {
-                            continue; // a zero adds nothing; the dense unit still spends the MAC (counted below)
-                        }
-                        for c in 0..cols {
-                            let a = (r * cols + c) * 4;
-                            let v = rd_i32(acc, a).wrapping_add(xv.wrapping_mul(wb[kk * cols + c] as i8 as i32));
-                            wr_i32(acc, a, v);
+                let [wb, sb] = self.bufs.many([Buffer::Wgt, Buffer::Psum])?;
+                let wb = view::<i8>(&wb[wr])?;
+                let acc = view_mut::<i32>(&mut sb[pr])?;
+                if cols > 0 && kcols > 0 {
+                    for (acc_row, xs) in acc.chunks_exact_mut(cols).zip(x.chunks_exact(kcols)) {
+                        for (kk, &xv) in xs.iter().enumerate() {
+                            w.spikes += (xv != 0) as u64;
+                            if xv == 0 {
+                                continue; // a zero adds nothing; the dense unit still spends the MAC (counted below)
+                            }
+                            mac_i8_row(acc_row, &wb[kk * cols..(kk + 1) * cols], xv);
                         }
                     }
                 }
@@ -416,74 +725,318 @@ impl<'p> Machine<'p> {
             Inst::PsumInit { layer, rows, cols, bias, psum, .. } => {
                 let l = self.layer(layer)?;
                 let (rows, cols) = (rows as usize, cols as usize);
-                let pr = self.range(Buffer::Psum, psum, rows * cols * 4)?;
-                let b: Vec<u8> = if l.bias.is_some() {
-                    let br = self.range(Buffer::Bias, bias, cols * 4)?;
-                    self.bufs[Buffer::Bias.code() as usize][br].to_vec()
-                } else {
-                    vec![0u8; cols * 4]
-                };
-                let acc = &mut self.bufs[Buffer::Psum.code() as usize][pr];
-                for r in 0..rows {
-                    acc[r * cols * 4..(r + 1) * cols * 4].copy_from_slice(&b);
+                let pr = self.bufs.range(Buffer::Psum, psum, rows * cols * 4)?;
+                let br = self.bufs.range(Buffer::Bias, bias, cols * 4)?;
+                let [bb, sb] = self.bufs.many([Buffer::Bias, Buffer::Psum])?;
+                let acc = view_mut::<i32>(&mut sb[pr])?;
+                match l.bias {
+                    Some(_) if cols > 0 => {
+                        let b = view::<i32>(&bb[br])?;
+                        acc.chunks_exact_mut(cols).for_each(|row| row.copy_from_slice(b));
+                    }
+                    Some(_) | None => acc.fill(0),
                 }
                 w.inits = (rows * cols) as u64;
                 w.sram[Buffer::Bias.code() as usize] += (cols * 4) as u64;
                 w.sram[Buffer::Psum.code() as usize] += (rows * cols * 4) as u64;
             }
             Inst::Lif { layer, row0, rows, p0, cols, psum, memb, out, .. } => {
-                let l = self.layer(layer)?;
-                let n = l.neuron.ok_or_else(|| format!("layer {layer} has no neuron"))?;
-                let lif = FixedLif {
-                    leak: n.leak,
-                    shift: n.shift.min(30),
-                    threshold: n.threshold,
-                    reset: if n.reset_zero { Reset::Zero } else { Reset::Subtract },
-                };
-                let (rows, cols) = (rows as usize, cols as usize);
-                let positions = l.positions.max(1) as usize;
-                let per_sample = l.rows_per_sample.max(1) as usize;
-                let out_bytes = cols.div_ceil(8);
-                let pr = self.range(Buffer::Psum, psum, rows * cols * 4)?;
-                let or = self.range(Buffer::Out, out, rows * out_bytes)?;
-                // membrane slot and fresh-sample flag of every row
-                let first = row0 as usize;
-                let slots: Vec<(usize, bool)> = (first..first + rows)
-                    .map(|r| {
-                        ((r / per_sample) * positions + (r % per_sample) % positions, (r % per_sample) < positions)
-                    })
-                    .collect();
-                let lo = slots.iter().map(|s| s.0).min().unwrap_or(0);
-                let hi = slots.iter().map(|s| s.0).max().unwrap_or(0);
-                if lo < p0 as usize {
-                    return Err(format!("lif row {first} uses membrane slot {lo}, below the region's first slot {p0}"));
-                }
-                let mr = self.range(Buffer::Memb, memb, (hi - p0 as usize + 1) * cols * 4)?;
-                let cur = self.bufs[Buffer::Psum.code() as usize][pr].to_vec();
-                let mut spikes = vec![0u8; rows * out_bytes];
-                {
-                    let mb = &mut self.bufs[Buffer::Memb.code() as usize][mr];
-                    for (r, &(slot, fresh)) in slots.iter().enumerate() {
-                        let si = slot - p0 as usize;
-                        for c in 0..cols {
-                            let mi = (si * cols + c) * 4;
-                            let mut v = if fresh { 0 } else { rd_i32(mb, mi) };
-                            if lif.step(&mut v, rd_i32(&cur, (r * cols + c) * 4)) {
-                                spikes[r * out_bytes + c / 8] |= 1 << (c % 8);
-                                w.fired += 1;
-                            }
-                            wr_i32(mb, mi, v);
-                        }
-                    }
-                }
-                self.bufs[Buffer::Out.code() as usize][or].copy_from_slice(&spikes);
-                w.lif = (rows * cols) as u64;
-                w.sram[Buffer::Psum.code() as usize] += cur.len() as u64;
-                w.sram[Buffer::Memb.code() as usize] += (rows * cols * 8) as u64;
-                w.sram[Buffer::Out.code() as usize] += spikes.len() as u64;
+                self.lif(layer, row0, rows, p0, cols, psum, memb, out, &mut w)?
             }
         }
         Ok(w)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn pwp_fetch(
+        &mut self,
+        layer: u8,
+        rows: u16,
+        part0: u16,
+        parts: u8,
+        col0: u16,
+        cols: u16,
+        idx: u16,
+        pwp: u16,
+        w: &mut Work,
+    ) -> R<()> {
+        let l = self.layer(layer)?;
+        let (q, n) = (l.q as usize, l.n as usize);
+        let (parts, cols, col0) = (parts as usize, cols as usize, col0 as usize);
+        let base = l.pwp.ok_or_else(|| format!("layer {layer} has no PWP table"))? as u64;
+        if col0 + cols > n || part0 as u32 + parts as u32 > l.parts() {
+            return Err(format!("pwp.fetch columns {col0}+{cols} / partitions {part0}+{parts} exceed layer {layer}"));
+        }
+        let ir = self.bufs.range(Buffer::Idx, idx, rows as usize * parts * 2)?;
+        let pr = self.bufs.range(Buffer::Pwp, pwp, parts * q * cols * 2)?;
+        let mut used = std::mem::take(&mut self.used);
+        used.clear();
+        used.resize(parts * q, false);
+        let known =
+            self.decoded(Buffer::Idx, idx, &ir, |(_, mq, mp, mr)| mq == q && mp == parts && mr >= rows as usize);
+        match known {
+            Some(d) => {
+                for &c in &d.l1[..d.l1_start[rows as usize] as usize] {
+                    used[(c >> 1) as usize] = true;
+                }
+            }
+            None if parts > 0 => {
+                for is in view::<i16>(&self.bufs.bytes(Buffer::Idx)[ir])?.chunks_exact(parts) {
+                    for (j, &i) in is.iter().enumerate() {
+                        if i >= 0 {
+                            if i as usize >= q {
+                                return Err(format!("match index {i} ≥ q = {q}"));
+                            }
+                            used[j * q + i as usize] = true;
+                        }
+                    }
+                }
+            }
+            None => {}
+        }
+        w.sram[Buffer::Idx.code() as usize] += (rows as usize * parts * 2) as u64;
+        // rows already held for the same slice are not fetched again
+        let tag = (layer, part0, parts as u8, col0 as u16, cols as u16);
+        let entry = self.pwp_tags.entry(pwp).or_insert_with(|| (tag, vec![false; parts * q]));
+        if entry.0 != tag || entry.1.len() != parts * q {
+            entry.0 = tag;
+            entry.1.clear();
+            entry.1.resize(parts * q, false);
+        }
+        let size = self.dram.len();
+        let dst = self.bufs.bytes_mut(Buffer::Pwp);
+        for (slot, (&u, held)) in used.iter().zip(entry.1.iter_mut()).enumerate() {
+            if !u || *held {
+                continue;
+            }
+            *held = true;
+            let (j, i) = (slot / q, slot % q);
+            let src = base + ((((part0 as usize + j) * q + i) * n + col0) * 2) as u64;
+            let s = dram_range(size, src, (cols * 2) as u64)?;
+            let at = pr.start + slot * cols * 2;
+            dst[at..at + cols * 2].copy_from_slice(&self.dram[s]);
+            w.dram_read += (cols * 2) as u64;
+            w.sram[Buffer::Pwp.code() as usize] += (cols * 2) as u64;
+        }
+        self.used = used;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn pattern_match(
+        &mut self,
+        layer: u8,
+        rows: u16,
+        part0: u16,
+        parts: u8,
+        spk: u16,
+        pat: u16,
+        idx: u16,
+        res: u16,
+        w: &mut Work,
+    ) -> R<()> {
+        let l = self.layer(layer)?;
+        let (k, q, parts, rows) = (l.k as usize, l.q as usize, parts as usize, rows as usize);
+        if ![8, 16, 32].contains(&k) || q == 0 {
+            return Err(format!("layer {layer} has no patterns (k = {k}, q = {q})"));
+        }
+        if part0 as u32 + parts as u32 > l.parts() {
+            return Err(format!("match partitions {part0}+{parts} exceed the layer's {}", l.parts()));
+        }
+        let row_bytes = parts * k / 8;
+        let sr = self.bufs.range(Buffer::Spk, spk, rows * row_bytes)?;
+        let pr = self.bufs.range(Buffer::Pat, pat, parts * q * 4)?;
+        let ir = self.bufs.range(Buffer::Idx, idx, rows * parts * 2)?;
+        let rr = self.bufs.range(Buffer::Res, res, rows * parts * 8)?;
+        let shape = (k, q, parts, rows);
+        self.match_count += 1;
+        let hit = {
+            let (spikes, pats) = (&self.bufs.bytes(Buffer::Spk)[sr.clone()], &self.bufs.bytes(Buffer::Pat)[pr.clone()]);
+            // spikes first: they differ early when they differ at all
+            self.matches.iter().position(|e| e.shape == shape && e.spikes == spikes && e.patterns == pats)
+        };
+        if let Some(h) = hit {
+            self.matches[h].used = self.match_count;
+            *w = self.matches[h].work;
+            let decoded = self.matches[h].decoded.clone();
+            for (buf, line, range) in [(Buffer::Idx, idx, &ir), (Buffer::Res, res, &rr)] {
+                // a region that still holds this very result (the previous column tile's) is
+                // not written again
+                let holds = self.written.iter().any(|x| {
+                    x.buf == buf
+                        && x.line == line
+                        && x.shape == shape
+                        && Rc::ptr_eq(&x.decoded, &decoded)
+                        && self.bufs.unchanged_since(buf, range, x.time)
+                });
+                if !holds {
+                    let e = &self.matches[h];
+                    let bytes = if buf == Buffer::Idx { &e.idx } else { &e.res };
+                    self.bufs.bytes_mut(buf)[range.clone()].copy_from_slice(bytes);
+                    self.remember(buf, line, range, shape, decoded.clone());
+                }
+            }
+            return Ok(());
+        }
+        let [xb, pb, ib, rb] = self.bufs.many([Buffer::Spk, Buffer::Pat, Buffer::Idx, Buffer::Res])?;
+        let (spikes, pats) = (&xb[sr], &pb[pr]);
+        let pats_bytes = pats;
+        let pats = view::<u32>(pats)?;
+        {
+            let idx_out = view_mut::<i16>(&mut ib[ir.clone()])?;
+            let res_out = view_mut::<u32>(&mut rb[rr.clone()])?;
+            for j in 0..parts {
+                let pj = &pats[j * q..(j + 1) * q];
+                let table = self.memo.table(pj, k);
+                for r in 0..rows {
+                    let x = part_vec(&spikes[r * row_bytes..], j * k / 8, k);
+                    let e = r * parts + j;
+                    w.spikes += x.count_ones() as u64;
+                    let m = table.lookup(x);
+                    let (i, plus, minus) = match m {
+                        Some(i) => {
+                            let p = pj[i as usize];
+                            w.matched += 1;
+                            (i as i16, x & !p, p & !x)
+                        }
+                        None => (-1i16, x, 0),
+                    };
+                    w.residual += (plus.count_ones() + minus.count_ones()) as u64;
+                    idx_out[e] = i;
+                    res_out[e * 2] = plus;
+                    res_out[e * 2 + 1] = minus;
+                }
+            }
+        }
+        w.vectors = (rows * parts) as u64;
+        w.comparisons = w.vectors * q as u64;
+        w.sram[Buffer::Spk.code() as usize] += spikes.len() as u64;
+        w.sram[Buffer::Pat.code() as usize] += (parts * q * 4) as u64;
+        w.sram[Buffer::Idx.code() as usize] += ir.len() as u64;
+        w.sram[Buffer::Res.code() as usize] += rr.len() as u64;
+        let decoded = Rc::new(Decoded::new(view::<i16>(&ib[ir.clone()])?, view::<u32>(&rb[rr.clone()])?, parts, q, k)?);
+        let entry = MatchEntry {
+            shape,
+            spikes: spikes.to_vec(),
+            patterns: pats_bytes.to_vec(),
+            used: self.match_count,
+            idx: ib[ir.clone()].to_vec(),
+            res: rb[rr.clone()].to_vec(),
+            decoded: decoded.clone(),
+            work: *w,
+        };
+        if self.matches.len() < MATCH_CACHE {
+            self.matches.push(entry);
+        } else if let Some(lru) = self.matches.iter_mut().min_by_key(|e| e.used) {
+            *lru = entry;
+        }
+        self.remember(Buffer::Idx, idx, &ir, shape, decoded.clone());
+        self.remember(Buffer::Res, res, &rr, shape, decoded);
+        Ok(())
+    }
+
+    /// Stamps a region a match wrote and remembers its decoding.
+    fn remember(
+        &mut self,
+        buf: Buffer,
+        line: u16,
+        range: &Range<usize>,
+        shape: (usize, usize, usize, usize),
+        decoded: Rc<Decoded>,
+    ) {
+        let time = self.bufs.stamp(buf, range);
+        let w = Written { buf, line, time, shape, decoded };
+        match self.written.iter().position(|x| x.buf == buf && x.line == line) {
+            Some(i) => self.written[i] = w,
+            None if self.written.len() < WRITTEN => self.written.push(w),
+            None => {
+                if let Some(oldest) = self.written.iter_mut().min_by_key(|x| x.time) {
+                    *oldest = w;
+                }
+            }
+        }
+    }
+
+    /// The decoding of what a match wrote at `line` of `buf`, if the region an accumulation
+    /// reads (`range`, its first `rows` rows) is unwritten since and the shapes agree (`fits`
+    /// on the match's (k, q, partitions, rows)).
+    fn decoded(
+        &self,
+        buf: Buffer,
+        line: u16,
+        range: &Range<usize>,
+        fits: impl Fn((usize, usize, usize, usize)) -> bool,
+    ) -> Option<Rc<Decoded>> {
+        self.written
+            .iter()
+            .find(|x| x.buf == buf && x.line == line && fits(x.shape) && self.bufs.unchanged_since(buf, range, x.time))
+            .map(|x| x.decoded.clone())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn lif(
+        &mut self,
+        layer: u8,
+        row0: u16,
+        rows: u16,
+        p0: u16,
+        cols: u16,
+        psum: u16,
+        memb: u16,
+        out: u16,
+        w: &mut Work,
+    ) -> R<()> {
+        let l = self.layer(layer)?;
+        let n = l.neuron.ok_or_else(|| format!("layer {layer} has no neuron"))?;
+        let lif = FixedLif {
+            leak: n.leak,
+            shift: n.shift.min(30),
+            threshold: n.threshold,
+            reset: if n.reset_zero { Reset::Zero } else { Reset::Subtract },
+        };
+        let (rows, cols, p0) = (rows as usize, cols as usize, p0 as usize);
+        let positions = l.positions.max(1) as usize;
+        let per_sample = l.rows_per_sample.max(1) as usize;
+        let out_bytes = cols.div_ceil(8);
+        let pr = self.bufs.range(Buffer::Psum, psum, rows * cols * 4)?;
+        let or = self.bufs.range(Buffer::Out, out, rows * out_bytes)?;
+        // membrane slot and fresh-sample flag of a row
+        let slot =
+            |r: usize| ((r / per_sample) * positions + (r % per_sample) % positions, (r % per_sample) < positions);
+        let first = row0 as usize;
+        let (lo, hi) = (first..first + rows).map(|r| slot(r).0).fold((usize::MAX, 0), |(a, b), s| (a.min(s), b.max(s)));
+        if rows > 0 && lo < p0 {
+            return Err(format!("lif row {first} uses membrane slot {lo}, below the region's first slot {p0}"));
+        }
+        let mr = self.bufs.range(Buffer::Memb, memb, if rows > 0 { (hi - p0 + 1) * cols * 4 } else { 0 })?;
+        let [sb, mb, ob] = self.bufs.many([Buffer::Psum, Buffer::Memb, Buffer::Out])?;
+        let cur = view::<i32>(&sb[pr])?;
+        let mem = view_mut::<i32>(&mut mb[mr])?;
+        let spikes = &mut ob[or];
+        spikes.fill(0);
+        // the slot of each row, counted forward (no division per row)
+        let (mut sample, mut within) = (first / per_sample, first % per_sample);
+        let mut fired = 0u64;
+        for r in 0..rows {
+            let (s, fresh) = (sample * positions + within % positions, within < positions);
+            within += 1;
+            if within == per_sample {
+                (sample, within) = (sample + 1, 0);
+            }
+            let m = &mut mem[(s - p0) * cols..(s - p0 + 1) * cols];
+            if fresh {
+                m.fill(0);
+            }
+            let c_row = &cur[r * cols..(r + 1) * cols];
+            let o_row = &mut spikes[r * out_bytes..(r + 1) * out_bytes];
+            fired += lif_row(&lif, m, c_row, o_row);
+        }
+        w.fired = fired;
+        w.lif = (rows * cols) as u64;
+        w.sram[Buffer::Psum.code() as usize] += (rows * cols * 4) as u64;
+        w.sram[Buffer::Memb.code() as usize] += (rows * cols * 8) as u64;
+        w.sram[Buffer::Out.code() as usize] += (rows * out_bytes) as u64;
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -507,16 +1060,18 @@ impl<'p> Machine<'p> {
             ));
         }
         let src_rb = l.input.row_bytes as u64;
+        let size = self.dram.len();
         match l.input.kind {
             InputKind::Spikes => {
                 if kcols > rb * 8 {
                     return Err(format!("gather of {kcols} columns into rows of {rb} bytes"));
                 }
-                let dr = self.range(Buffer::Spk, sram, rows * rb)?;
-                let mut tile = vec![0u8; rows * rb];
+                let dr = self.bufs.range(Buffer::Spk, sram, rows * rb)?;
+                let tile = &mut self.bufs.bytes_mut(Buffer::Spk)[dr];
+                tile.fill(0);
                 for r in 0..rows {
                     let base = l.input.dram as u64 + (row0 as u64 + r as u64) * src_rb;
-                    let src = self.dram_range(base + (k0 / 8) as u64, (k0 % 8 + kcols).div_ceil(8) as u64)?;
+                    let src = dram_range(size, base + (k0 / 8) as u64, (k0 % 8 + kcols).div_ceil(8) as u64)?;
                     let bytes = &self.dram[src];
                     let dst = &mut tile[r * rb..(r + 1) * rb];
                     if k0 % 8 == 0 {
@@ -535,23 +1090,22 @@ impl<'p> Machine<'p> {
                     }
                     w.dram_read += (kcols.div_ceil(8)) as u64;
                 }
-                self.bufs[Buffer::Spk.code() as usize][dr].copy_from_slice(&tile);
-                w.sram[Buffer::Spk.code() as usize] += tile.len() as u64;
+                w.sram[Buffer::Spk.code() as usize] += (rows * rb) as u64;
             }
             InputKind::Int => {
                 if kcols * 4 > rb {
                     return Err(format!("gather of {kcols} integers into rows of {rb} bytes"));
                 }
-                let dr = self.range(Buffer::Act, sram, rows * rb)?;
-                let mut tile = vec![0u8; rows * rb];
+                let dr = self.bufs.range(Buffer::Act, sram, rows * rb)?;
+                let tile = &mut self.bufs.bytes_mut(Buffer::Act)[dr];
+                tile.fill(0);
                 for r in 0..rows {
                     let base = l.input.dram as u64 + (row0 as u64 + r as u64) * src_rb + (k0 * 4) as u64;
-                    let src = self.dram_range(base, (kcols * 4) as u64)?;
+                    let src = dram_range(size, base, (kcols * 4) as u64)?;
                     tile[r * rb..r * rb + kcols * 4].copy_from_slice(&self.dram[src]);
                     w.dram_read += (kcols * 4) as u64;
                 }
-                self.bufs[Buffer::Act.code() as usize][dr].copy_from_slice(&tile);
-                w.sram[Buffer::Act.code() as usize] += tile.len() as u64;
+                w.sram[Buffer::Act.code() as usize] += (rows * rb) as u64;
             }
         }
         Ok(())

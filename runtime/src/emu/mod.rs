@@ -27,7 +27,7 @@ use phi_dialect::program::{InputKind, Program, ProgramMeta};
 use rayon::prelude::*;
 use serde::Serialize;
 
-pub use machine::{Machine, Trap, Work};
+pub use machine::{Machine, MatchMemo, Trap, Work};
 
 use crate::tensor::{Data, Tensor};
 
@@ -293,12 +293,13 @@ fn run_sample(
     code: &[Inst],
     owner: &[Option<usize>],
     inputs: &[Tensor],
-    s0: usize,
-    count: usize,
+    samples: std::ops::Range<usize>,
     trace: bool,
+    memo: &mut MatchMemo,
 ) -> Result<SampleResult, EmuError> {
     let meta = &program.meta;
-    let mut m = Machine::new(meta);
+    let (s0, count) = (samples.start, samples.len());
+    let mut m = Machine::with_memo(meta, std::mem::take(memo));
     for (region, (_, bytes)) in meta.regions.iter().zip(&program.sections) {
         let dst = m
             .dram
@@ -405,15 +406,9 @@ fn run_sample(
     for (inst, c) in code.iter().zip(&costs) {
         *units.entry(inst.mnemonic().to_string()).or_insert(0) += c.busy;
     }
-    Ok(SampleResult {
-        units,
-        outputs: read_outputs(&m, meta, count),
-        cycles: sched.total,
-        layers,
-        energy,
-        busy: sched.busy,
-        trace: events,
-    })
+    let outputs = read_outputs(&m, meta, count);
+    *memo = m.into_memo();
+    Ok(SampleResult { units, outputs, cycles: sched.total, layers, energy, busy: sched.busy, trace: events })
 }
 
 /// Runs `program` on `inputs` (`[N, …]` per program input).
@@ -427,7 +422,10 @@ pub fn run(program: &Program, inputs: &[Tensor], opts: RunOptions) -> Result<Rep
     let chunks = n.div_ceil(batch);
     let results: Vec<Result<SampleResult, EmuError>> = (0..chunks)
         .into_par_iter()
-        .map(|c| run_sample(program, code, &owner, inputs, c * batch, batch.min(n - c * batch), opts.trace && c == 0))
+        .map_init(MatchMemo::default, |memo, c| {
+            let samples = c * batch..(c * batch + batch).min(n);
+            run_sample(program, code, &owner, inputs, samples, opts.trace && c == 0, memo)
+        })
         .collect();
     let mut report = Report { samples: n, ..Report::default() };
     let mut outs: Vec<Vec<Data>> = vec![Vec::new(); meta.outputs.len()];
