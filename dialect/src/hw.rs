@@ -222,13 +222,36 @@ impl HwConfig {
         self.dram.bandwidth_gbs * 1e9 / (self.clock_mhz * 1e6)
     }
 
-    /// Checks ranges that would make a configuration meaningless.
+    /// Checks ranges that would make a configuration meaningless (or its cycle and energy
+    /// arithmetic overflow): a clock of 1 MHz to 100 GHz, a DRAM bandwidth of 1 MB/s to
+    /// 100 TB/s and a latency up to 10⁶ cycles, finite non-negative energies up to 10⁶ pJ
+    /// (static power up to 10⁶ mW), the pattern and tile sizes the ISA encodes, positive unit
+    /// throughputs, and buffers that 16-bit line offsets address.
     pub fn validate(&self) -> Result<(), String> {
-        let pos = |v: f64, what: &str| {
-            if v > 0.0 && v.is_finite() { Ok(()) } else { Err(format!("{what} must be positive")) }
+        let within = |v: f64, lo: f64, hi: f64, what: &str, unit: &str| {
+            if v.is_finite() && (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("{what} = {v} is outside {lo}..={hi} {unit}"))
+            }
         };
-        pos(self.clock_mhz, "clock_mhz")?;
-        pos(self.dram.bandwidth_gbs, "dram.bandwidth_gbs")?;
+        within(self.clock_mhz, 1.0, 100_000.0, "clock_mhz", "MHz")?;
+        within(self.dram.bandwidth_gbs, 0.001, 100_000.0, "dram.bandwidth_gbs", "GB/s")?;
+        if self.dram.latency > 1_000_000 {
+            return Err(format!("dram.latency = {} is outside 0..=1000000 cycles", self.dram.latency));
+        }
+        within(self.dram.pj_per_bit, 0.0, 1e6, "dram.pj_per_bit", "pJ")?;
+        let e = &self.energy;
+        for (v, name) in [
+            (e.add32, "energy.add32"),
+            (e.mac8, "energy.mac8"),
+            (e.match_cmp, "energy.match_cmp"),
+            (e.lif, "energy.lif"),
+            (e.sram_pj_per_byte_1kb, "energy.sram_pj_per_byte_1kb"),
+        ] {
+            within(v, 0.0, 1e6, name, "pJ")?;
+        }
+        within(e.static_mw, 0.0, 1e6, "energy.static_mw", "mW")?;
         if ![8, 16, 32].contains(&self.k) {
             return Err(format!("k = {} must be 8, 16 or 32", self.k));
         }

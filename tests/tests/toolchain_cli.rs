@@ -779,7 +779,6 @@ fn containers_with_bad_contents_are_refused() {
 }
 
 #[test]
-#[ignore = "bug: `error: the embedded sample: not a .npy file` does not say which binary holds the bad sample"]
 fn a_bad_embedded_sample_names_the_file() {
     let full = compiled();
     let raw = phibin::read_sections(full).unwrap();
@@ -938,7 +937,6 @@ fn a_region_outside_the_dram_image_is_an_invalid_program() {
 /// A layer table entry with an absurd pattern count (`q`), and a `pwp.fetch` of zero columns
 /// (so that the PWP tile it checks is empty): the emulator allocates `parts × q` flags.
 #[test]
-#[ignore = "bug: a crafted layer `q` (u32::MAX) makes pwp.fetch allocate parts×q flags: phi-emu aborts (memory allocation failed, SIGABRT) instead of an error"]
 fn a_crafted_pattern_count_is_an_error_not_an_allocation() {
     let mut bin = program();
     let code = decoded(&bin);
@@ -1046,7 +1044,6 @@ fn usage_errors_exit_with_status_2() {
 }
 
 #[test]
-#[ignore = "bug: `phic --batch 0` is silently treated as the default batch instead of a usage error"]
 fn batch_zero_is_a_usage_error() {
     let d = tmp();
     let r = phic(
@@ -1057,7 +1054,6 @@ fn batch_zero_is_a_usage_error() {
 }
 
 #[test]
-#[ignore = "bug: a 0-d --input is reported as `the program expects [0, 8, 64]` (N taken from a missing dimension)"]
 fn a_scalar_input_is_reported_clearly() {
     let d = tmp();
     let p = write(d.path(), "model.phibin", compiled());
@@ -1212,7 +1208,6 @@ fn output_files_that_cannot_be_written_are_an_error() {
 }
 
 #[test]
-#[ignore = "bug: a hardware configuration with an absurd clock (clock_mhz = 1e300) is accepted, and phi-emu then panics with an add overflow in timing::schedule (exit 101)"]
 fn an_absurd_clock_is_refused_not_a_panic() {
     let d = tmp();
     // Through phic --hw: either phic refuses the configuration, or phi-emu runs or refuses it.
@@ -1243,7 +1238,6 @@ fn an_absurd_clock_is_refused_not_a_panic() {
 }
 
 #[test]
-#[ignore = "bug: negative energy constants in --hw are accepted (HwConfig::validate does not check them): phi-emu reports negative energies"]
 fn negative_energy_constants_are_refused() {
     let d = tmp();
     for (text, key) in [

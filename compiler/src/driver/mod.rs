@@ -175,7 +175,7 @@ struct CompileArgs {
 
     /// Samples processed at once: by the interpreter (default 256), or by one run of a compiled
     /// program (default: as many as fill a row tile).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = parse_batch)]
     batch: Option<usize>,
 
     /// The accelerator to compile for.
@@ -421,7 +421,7 @@ fn interpret(a: &CompileArgs, m: &Module) -> Result<(), Failure> {
             .map_err(|e| Diagnostic::error(format!("{}: input `{name}`: {e}", path.display())))?;
         inputs.push(t);
     }
-    let opts = phi_runtime::Options { chunk: a.batch.unwrap_or(256).max(1), ..phi_runtime::Options::default() };
+    let opts = phi_runtime::Options { chunk: a.batch.unwrap_or(256), ..phi_runtime::Options::default() };
     let outputs = phi_runtime::run_with(m, &inputs, opts, &mut |_, _, _| {})?;
     if !a.output.is_empty() && a.output.len() != outputs.len() {
         return Err(Failure::Usage(format!("the model has {} output(s); give -o once for each", outputs.len())));
@@ -481,4 +481,13 @@ pub fn model_outputs(m: &Module) -> Vec<(String, phi_dialect::TensorType)> {
     }
     v.sort_by_key(|x| x.0);
     v.into_iter().map(|(_, n, t)| (n, t)).collect()
+}
+
+/// `--batch`: a positive sample count (the program format holds up to 65,536).
+fn parse_batch(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n @ 1..=65_536) => Ok(n),
+        Ok(_) => Err("the batch must be between 1 and 65536 samples".into()),
+        Err(e) => Err(format!("not a sample count ({e})")),
+    }
 }

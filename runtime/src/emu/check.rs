@@ -11,7 +11,10 @@
 //! 4. there is one constant section per region, of the region's size, inside the image;
 //! 5. every input and output port has a known element type (`i1`, `i32`), a non-empty shape of
 //!    positive dimensions, rows wide enough for their elements, and its `batch` samples inside
-//!    the image.
+//!    the image;
+//! 6. every layer's partition width `k` is at most 32 bits and its pattern count `q` at most
+//!    32,767 (match indices are `i16`), so that per-instruction tables sized by them
+//!    (partitions × q) stay small.
 //!
 //! Everything else (instruction fields, layer addresses) is checked as the instructions run:
 //! an access outside a buffer or the image is a trap.
@@ -91,6 +94,17 @@ pub fn program(p: &Program) -> Result<(), String> {
                     meta.batch, port.dram
                 ));
             }
+        }
+    }
+    for (i, l) in meta.layers.iter().enumerate() {
+        if l.k > 32 || l.q > i16::MAX as u32 {
+            return Err(format!(
+                "layer {i} (`{}`) has k = {} and q = {}: k must be at most 32 and q at most {}",
+                l.name,
+                l.k,
+                l.q,
+                i16::MAX
+            ));
         }
     }
     Ok(())

@@ -4,7 +4,7 @@
 //!
 //! Exit codes: 0 success; 1 a bad binary, bad inputs or a trap; 2 a usage error.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::emu::{self, RunOptions, report};
@@ -53,14 +53,14 @@ fn load(path: &PathBuf) -> Result<Program, String> {
     Ok(Program { meta: bin.meta, code, sections: bin.sections, sample: bin.sample })
 }
 
-fn inputs(meta: &ProgramMeta, program: &Program, path: &Option<PathBuf>) -> Result<Vec<Tensor>, String> {
+fn inputs(meta: &ProgramMeta, program: &Program, bin: &Path, path: &Option<PathBuf>) -> Result<Vec<Tensor>, String> {
     let [port] = &meta.inputs[..] else {
         return Err(format!("the program has {} inputs; phi-emu feeds programs with one", meta.inputs.len()));
     };
     let arr = match path {
         Some(p) => read_npy(p)?,
         None => parse_npy(program.sample.as_deref().ok_or("the binary holds no sample input: give --input X.npy")?)
-            .map_err(|e| format!("the embedded sample: {e}"))?,
+            .map_err(|e| format!("{}: the embedded sample input (section .phi.sample): {e}", bin.display()))?,
     };
     let elem = match port.elem.as_str() {
         "i1" => phi_dialect::ElemType::I1,
@@ -82,7 +82,7 @@ fn accuracy(r: &emu::Report, labels: &Option<Vec<usize>>) -> Result<report::Accu
 fn run() -> Result<(), String> {
     let args = Args::parse();
     let program = load(&args.program)?;
-    let x = inputs(&program.meta, &program, &args.input)?;
+    let x = inputs(&program.meta, &program, &args.program, &args.input)?;
     let labels = args.labels.as_ref().map(|p| read_labels(p)).transpose()?;
     let r = emu::run(&program, &x, RunOptions { trace: args.trace.is_some() })
         .map_err(|e| format!("{}: {e}", args.program.display()))?;

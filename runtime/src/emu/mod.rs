@@ -198,6 +198,13 @@ fn check_inputs(meta: &ProgramMeta, inputs: &[Tensor]) -> Result<usize, EmuError
     let n = inputs.first().map_or(0, |t| t.shape.first().copied().unwrap_or(0));
     for (p, t) in meta.inputs.iter().zip(inputs) {
         let want: Vec<usize> = std::iter::once(n).chain(p.shape.iter().copied()).collect();
+        if t.shape.is_empty() {
+            return Err(EmuError::Input(format!(
+                "input `{}` is a scalar (shape []); the program expects [N, {}] for N samples",
+                p.name,
+                p.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+            )));
+        }
         if t.shape != want {
             return Err(EmuError::Input(format!(
                 "input `{}` has shape {:?}, the program expects {:?}",

@@ -55,6 +55,7 @@ pub fn duration(hw: &HwConfig, inst: &Inst, w: &Work) -> Cost {
             Cost::default()
         } else {
             Cost {
+                // (a float-to-int cast saturates; the arithmetic below saturates too)
                 busy: ((bytes as f64 / hw.dram_bytes_per_cycle()).ceil() as u64).max(1),
                 latency: hw.dram.latency as u64,
             }
@@ -292,7 +293,7 @@ pub fn schedule(code: &[Inst], costs: &[Cost]) -> Result<Schedule, String> {
                         }
                         None => {}
                     }
-                    let end = start + costs[i].busy;
+                    let end = start.saturating_add(costs[i].busy);
                     if let Some((unit, accesses)) = usage {
                         units.insert(unit, end);
                         for (b, off, kind) in accesses {
@@ -304,19 +305,19 @@ pub fn schedule(code: &[Inst], costs: &[Cost]) -> Result<Schedule, String> {
                             }
                         }
                     }
-                    last_issue = start + (costs[i].busy > 0) as u64;
+                    last_issue = start.saturating_add((costs[i].busy > 0) as u64);
                     compute_done = compute_done.max(end);
                     (start, end)
                 } else {
                     let start = ready.max(free[q]);
-                    let end = start + costs[i].busy;
+                    let end = start.saturating_add(costs[i].busy);
                     free[q] = end;
                     (start, end)
                 };
-                let done = end + costs[i].latency;
+                let done = end.saturating_add(costs[i].latency);
                 s.start[i] = start;
                 s.end[i] = done;
-                s.busy[q] += costs[i].busy;
+                s.busy[q] = s.busy[q].saturating_add(costs[i].busy);
                 s.total = s.total.max(done);
                 ch.push(queue, d.push_prev, d.push_next, done);
                 head[q] += 1;
