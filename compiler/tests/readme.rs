@@ -1,5 +1,6 @@
-//! The README's quick start is true: its first command prints what the README shows, its second
-//! command is the one CI runs, and its ONNX snippet is valid syntax.
+//! The README's quick start is true: its first command (compile and emulate the example) prints
+//! what the README shows, its second command is the one CI runs, and its ONNX snippet is valid
+//! syntax.
 
 use std::path::Path;
 use std::process::Command;
@@ -39,11 +40,16 @@ fn quick_start_first_command_prints_what_the_readme_shows() {
     let args = first.strip_prefix("cargo run --release --bin phic -- ").expect("the first command runs phic");
     let (info, expected) = &blocks[1];
     assert_eq!(info, "text");
-    let out = Command::new(env!("CARGO_BIN_EXE_phic"))
-        .args(args.split_whitespace())
-        .current_dir(root())
-        .output()
-        .expect("phic runs");
+    // the program it writes goes to a temporary directory, not into the source tree
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("model.phibin");
+    let args: Vec<&std::ffi::OsStr> = args
+        .split_whitespace()
+        .map(|a| if a == "model.phibin" { out_path.as_os_str() } else { std::ffi::OsStr::new(a) })
+        .collect();
+    assert!(args.contains(&out_path.as_os_str()), "the first command writes model.phibin");
+    let out = Command::new(env!("CARGO_BIN_EXE_phic")).args(args).current_dir(root()).output().expect("phic runs");
+    assert!(out_path.exists(), "the program was written");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), *expected);
 }

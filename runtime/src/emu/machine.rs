@@ -101,14 +101,20 @@ struct Buffers {
 const STAMPED: [Buffer; 2] = [Buffer::Idx, Buffer::Res];
 
 impl Buffers {
-    fn new(meta: &ProgramMeta) -> Self {
+    /// Zeroed buffers of `meta`'s sizes, in the memory of `words` (an earlier machine's).
+    fn new(meta: &ProgramMeta, mut words: Vec<Vec<u32>>) -> Self {
         let sizes: Vec<usize> = Buffer::ALL.iter().map(|&b| meta.hw.buffers.size(b) as usize).collect();
         let stamps = Buffer::ALL
             .iter()
             .zip(&sizes)
             .map(|(b, &s)| if STAMPED.contains(b) { vec![0; s.div_ceil(LINE)] } else { Vec::new() })
             .collect();
-        Buffers { words: sizes.iter().map(|&s| vec![0u32; s.div_ceil(4)]).collect(), sizes, stamps, clock: 0 }
+        words.resize_with(sizes.len(), Vec::new);
+        for (w, &s) in words.iter_mut().zip(&sizes) {
+            w.clear();
+            w.resize(s.div_ceil(4), 0);
+        }
+        Buffers { words, sizes, stamps, clock: 0 }
     }
 
     /// Records a write to `range` (checked) of buffer `b`; returns its time.
@@ -175,6 +181,80 @@ fn view_mut<T: bytemuck::NoUninit + bytemuck::AnyBitPattern>(b: &mut [u8]) -> R<
     bytemuck::try_cast_slice_mut(b).map_err(|e| format!("misaligned buffer view ({e})"))
 }
 
+/// The DRAM image: a zeroed writable array, and the program's constant regions (weights, PWP
+/// tables, patterns), which are read in place from the program until an instruction writes
+/// into one — then it is copied into the array first (copy on write). So a batch does not start
+/// by copying megabytes of tables it only reads.
+pub struct Dram<'p> {
+    bytes: Vec<u8>,
+    /// (address range, contents, copied into `bytes` yet).
+    consts: Vec<(Range<usize>, &'p [u8], bool)>,
+}
+
+impl<'p> Dram<'p> {
+    /// A zeroed image of `size` bytes, in the memory of `bytes`.
+    fn new(mut bytes: Vec<u8>, size: usize) -> Self {
+        if bytes.capacity() >= size {
+            bytes.clear();
+            bytes.resize(size, 0);
+        } else {
+            // fresh zeroed memory: the operating system maps pages as they are touched
+            bytes = vec![0; size];
+        }
+        Dram { bytes, consts: Vec::new() }
+    }
+
+    /// Maps `data` at `addr` as a constant region (checked: inside the image).
+    pub fn map(&mut self, addr: usize, data: &'p [u8]) -> R<()> {
+        dram_range(self.bytes.len(), addr as u64, data.len() as u64)?;
+        self.consts.push((addr..addr + data.len(), data, false));
+        Ok(())
+    }
+
+    /// Image size in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether the image is empty.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Copies the constant regions that overlap `r` into the array.
+    fn materialise(&mut self, r: &Range<usize>) {
+        for (cr, data, copied) in &mut self.consts {
+            if !*copied && cr.start < r.end && r.start < cr.end {
+                self.bytes[cr.clone()].copy_from_slice(data);
+                *copied = true;
+            }
+        }
+    }
+
+    /// The `len` bytes at `addr`, for reading (checked).
+    pub fn read(&mut self, addr: u64, len: u64) -> R<&[u8]> {
+        let r = dram_range(self.bytes.len(), addr, len)?;
+        let inside = self.consts.iter().position(|(cr, _, copied)| !*copied && cr.start <= r.start && r.end <= cr.end);
+        match inside {
+            Some(i) => {
+                let (cr, data, _) = &self.consts[i];
+                Ok(&data[r.start - cr.start..r.end - cr.start])
+            }
+            None => {
+                self.materialise(&r);
+                Ok(&self.bytes[r])
+            }
+        }
+    }
+
+    /// The `len` bytes at `addr`, for writing (checked).
+    pub fn write(&mut self, addr: u64, len: u64) -> R<&mut [u8]> {
+        let r = dram_range(self.bytes.len(), addr, len)?;
+        self.materialise(&r);
+        Ok(&mut self.bytes[r])
+    }
+}
+
 /// A checked DRAM range of an image of `size` bytes.
 fn dram_range(size: usize, addr: u64, len: u64) -> R<Range<usize>> {
     let end = addr.checked_add(len).ok_or("DRAM address overflow")?;
@@ -189,12 +269,12 @@ pub struct Machine<'p> {
     /// Program metadata (layer table, hardware).
     pub meta: &'p ProgramMeta,
     /// DRAM image.
-    pub dram: Vec<u8>,
+    pub dram: Dram<'p>,
     bufs: Buffers,
     /// The PWP prefetcher's tags: per PWP region (line offset), the slice it holds
     /// (layer, first partition, partitions, first column, columns) and which pattern rows are
     /// valid.
-    pwp_tags: HashMap<u16, (PwpTag, Vec<bool>)>,
+    pwp_tags: HashMap<u16, (PwpTag, Vec<bool>), BuildHasherDefault<VectorHasher>>,
     memo: MatchMemo,
     /// Whole match instructions memoised. The backend re-matches a row tile for every column
     /// tile; the emulator computes it once. A pure cache, bounded to [`MATCH_CACHE`] entries.
@@ -203,6 +283,8 @@ pub struct Machine<'p> {
     written: Vec<Written>,
     /// Scratch: the row codes an accumulation adds.
     rows: Vec<u32>,
+    /// Scratch: the (row, input) pairs of a dense multiply-accumulate.
+    macs: Vec<(u32, i32)>,
     /// Scratch: the PWP rows a fetch needs.
     used: Vec<bool>,
     /// Scratch: a bit set of residual rows.
@@ -281,11 +363,10 @@ const MATCH_CACHE: usize = 16;
 /// The matcher's results memoised per pattern set, so that the emulator does not repeat q
 /// comparisons for a vector it has matched against the same patterns before. The hardware does
 /// repeat them, and the work counts say so: this is a cache of a pure function, and results are
-/// identical without it. A memo outlives a machine: the runner hands it from one batch to the
-/// next on the same worker thread ([`Machine::with_memo`], [`Machine::into_memo`]).
+/// identical without it. A memo outlives a machine (see [`Reusable`]).
 #[derive(Default)]
-pub struct MatchMemo {
-    sets: HashMap<Vec<u32>, SetMemo>,
+struct MatchMemo {
+    sets: HashMap<Vec<u32>, SetMemo, BuildHasherDefault<VectorHasher>>,
 }
 
 /// What is memoised for one pattern set.
@@ -400,52 +481,95 @@ fn code(row: usize, subtract: bool) -> u32 {
     (row as u32) << 1 | subtract as u32
 }
 
-/// `acc[c] ±= table[row · stride + c]` for every row code in `rows` (see [`code`]): the
-/// accumulation of Level 1 (PWP rows), Level 2 (±1 weight rows) and the bit-sparse baseline
-/// (weight rows). The partial sums are held a block at a time while all rows are added, so each
-/// is loaded and stored once per instruction rather than once per row.
+/// A row an accumulation applies: which table row, and how.
+trait RowOp: Copy {
+    /// The table row.
+    fn row(self) -> usize;
+    /// `a` updated by the table element `v`.
+    fn apply(self, a: i32, v: i32) -> i32;
+}
+
+/// A row code (see [`code`]): add or subtract the row.
+impl RowOp for u32 {
+    #[inline(always)]
+    fn row(self) -> usize {
+        (self >> 1) as usize
+    }
+    #[inline(always)]
+    fn apply(self, a: i32, v: i32) -> i32 {
+        if self & 1 == 1 { a.wrapping_sub(v) } else { a.wrapping_add(v) }
+    }
+}
+
+/// (row, x): add `x` times the row (the dense path's multiply-accumulate).
+impl RowOp for (u32, i32) {
+    #[inline(always)]
+    fn row(self) -> usize {
+        self.0 as usize
+    }
+    #[inline(always)]
+    fn apply(self, a: i32, v: i32) -> i32 {
+        a.wrapping_add(self.1.wrapping_mul(v))
+    }
+}
+
+/// `acc[c] = op(acc[c], table[row · stride + c])` for every row op in `rows`: the accumulation
+/// of Level 1 (PWP rows), Level 2 (±1 weight rows), the bit-sparse baseline (weight rows) and
+/// the dense path (multiply-accumulate). The partial sums are held a block at a time while all
+/// rows are applied, so each is loaded and stored once per instruction rather than once per row.
 #[inline(always)]
-fn accumulate<T: Copy>(
+fn accumulate<T: Copy, Op: RowOp>(
     acc: &mut [i32],
     table: &[T],
-    rows: &[u32],
+    rows: &[Op],
     stride: usize,
     widen: impl Fn(T) -> i32 + Copy,
 ) -> R<()> {
     #[inline(always)]
-    fn add_rows<T: Copy, A: AsMut<[i32]> + AsRef<[i32]>>(
+    fn apply_rows<T: Copy, Op: RowOp, A: AsMut<[i32]> + AsRef<[i32]>>(
         a: &mut A,
         table: &[T],
-        rows: &[u32],
+        rows: &[Op],
         stride: usize,
         off: usize,
         widen: impl Fn(T) -> i32 + Copy,
     ) -> R<()> {
         let width = a.as_ref().len();
-        for &c in rows {
-            let base = (c >> 1) as usize * stride + off;
+        for &op in rows {
+            let base = op.row() * stride + off;
             let r = table
                 .get(base..base + width)
-                .ok_or_else(|| format!("row {} lies outside its buffer region", c >> 1))?;
-            let a = a.as_mut();
-            if c & 1 == 1 {
-                a.iter_mut().zip(r).for_each(|(x, &v)| *x = x.wrapping_sub(widen(v)));
-            } else {
-                a.iter_mut().zip(r).for_each(|(x, &v)| *x = x.wrapping_add(widen(v)));
-            }
+                .ok_or_else(|| format!("row {} lies outside its buffer region", op.row()))?;
+            a.as_mut().iter_mut().zip(r).for_each(|(x, &v)| *x = op.apply(*x, widen(v)));
         }
         Ok(())
     }
     let full = acc.len() / BLOCK * BLOCK;
     for (b, blk) in acc[..full].chunks_exact_mut(BLOCK).enumerate() {
         let mut a: [i32; BLOCK] = (&*blk).try_into().expect("a whole block");
-        add_rows(&mut a, table, rows, stride, b * BLOCK, widen)?;
+        apply_rows(&mut a, table, rows, stride, b * BLOCK, widen)?;
         blk.copy_from_slice(&a);
     }
     if full < acc.len() {
-        add_rows(&mut &mut acc[full..], table, rows, stride, full, widen)?;
+        apply_rows(&mut &mut acc[full..], table, rows, stride, full, widen)?;
     }
     Ok(())
+}
+
+/// The rows a row of spikes selects (bit `c % 8` of byte `c / 8` is column `c`; columns from
+/// `kcols` on are ignored), as add codes appended to `out`.
+#[inline(always)]
+fn spike_rows(bits: &[u8], kcols: usize, out: &mut Vec<u32>) {
+    for (byte, &b) in bits.iter().enumerate() {
+        let mut m = b;
+        while m != 0 {
+            let kk = byte * 8 + m.trailing_zeros() as usize;
+            m &= m - 1;
+            if kk < kcols {
+                out.push(code(kk, false));
+            }
+        }
+    }
 }
 
 /// The rows Level 1 adds for one row of match indices (`-1`: no pattern): codes of
@@ -502,30 +626,35 @@ fn l2_rows(masks: &[u32], k: usize, words: &mut Vec<u64>, out: &mut Vec<u32>) ->
     Ok(())
 }
 
-/// `acc += x · row` (a weight row times an integer input).
-#[inline]
-fn mac_i8_row(acc: &mut [i32], row: &[i8], x: i32) {
-    for (a, &v) in acc.iter_mut().zip(row) {
-        *a = a.wrapping_add(x.wrapping_mul(v as i32));
-    }
+/// What a machine hands to the next one on the same worker thread ([`Machine::reusing`],
+/// [`Machine::into_reusable`]): the memory of its DRAM image and buffers (zeroed again before
+/// use, so that a new run does not pay the operating system for fresh pages) and the matcher's
+/// memo (a cache of a pure function). Nothing of a run's state carries over.
+#[derive(Default)]
+pub struct Reusable {
+    dram: Vec<u8>,
+    words: Vec<Vec<u32>>,
+    memo: MatchMemo,
 }
 
 impl<'p> Machine<'p> {
     /// A machine for `meta` with a DRAM image of `meta.dram_bytes` (zeroed) and empty buffers.
     pub fn new(meta: &'p ProgramMeta) -> Self {
-        Self::with_memo(meta, MatchMemo::default())
+        Self::reusing(meta, Reusable::default())
     }
 
-    /// [`new`](Self::new), reusing the matcher memo of an earlier machine.
-    pub fn with_memo(meta: &'p ProgramMeta, memo: MatchMemo) -> Self {
+    /// [`new`](Self::new), in the memory of an earlier machine.
+    pub fn reusing(meta: &'p ProgramMeta, r: Reusable) -> Self {
+        let Reusable { dram, words, memo } = r;
         Machine {
             meta,
-            dram: vec![0u8; meta.dram_bytes as usize],
-            bufs: Buffers::new(meta),
-            pwp_tags: HashMap::new(),
+            dram: Dram::new(dram, meta.dram_bytes as usize),
+            bufs: Buffers::new(meta, words),
+            pwp_tags: HashMap::default(),
             memo,
             matches: Vec::new(),
             rows: Vec::new(),
+            macs: Vec::new(),
             used: Vec::new(),
             written: Vec::new(),
             words: Vec::new(),
@@ -533,9 +662,9 @@ impl<'p> Machine<'p> {
         }
     }
 
-    /// The matcher memo, for the next machine.
-    pub fn into_memo(self) -> MatchMemo {
-        self.memo
+    /// Its memory and memo, for the next machine.
+    pub fn into_reusable(self) -> Reusable {
+        Reusable { dram: self.dram.bytes, words: self.bufs.words, memo: self.memo }
     }
 
     fn layer(&self, id: u8) -> R<&'p LayerDesc> {
@@ -552,15 +681,14 @@ impl<'p> Machine<'p> {
         if to_sram {
             self.bufs.stamp(d.buf, &s);
         }
-        let size = self.dram.len();
         let buf = self.bufs.bytes_mut(d.buf);
         for r in 0..rows {
-            let src = dram_range(size, d.dram as u64 + r as u64 * d.stride as u64, row_bytes as u64)?;
+            let addr = d.dram as u64 + r as u64 * d.stride as u64;
             let off = s.start + r * row_bytes;
             if to_sram {
-                buf[off..off + row_bytes].copy_from_slice(&self.dram[src]);
+                buf[off..off + row_bytes].copy_from_slice(self.dram.read(addr, row_bytes as u64)?);
             } else {
-                self.dram[src].copy_from_slice(&buf[off..off + row_bytes]);
+                self.dram.write(addr, row_bytes as u64)?.copy_from_slice(&buf[off..off + row_bytes]);
             }
         }
         if to_sram {
@@ -662,16 +790,7 @@ impl<'p> Machine<'p> {
                 if cols > 0 && row_bytes > 0 {
                     for (acc_row, bits) in acc.chunks_exact_mut(cols).zip(xb.chunks_exact(row_bytes)) {
                         sel.clear();
-                        for (byte, &b) in bits.iter().enumerate() {
-                            let mut m = b;
-                            while m != 0 {
-                                let kk = byte * 8 + m.trailing_zeros() as usize;
-                                m &= m - 1;
-                                if kk < kcols {
-                                    sel.push(code(kk, false));
-                                }
-                            }
-                        }
+                        spike_rows(bits, kcols, sel);
                         accumulate(acc_row, wb, sel, cols, |v| v as i32)?;
                         w.bs_rows += sel.len() as u64;
                     }
@@ -687,33 +806,42 @@ impl<'p> Machine<'p> {
                 let (rows, kcols, cols) = (rows as usize, kcols as usize, cols as usize);
                 let wr = self.bufs.range(Buffer::Wgt, wgt, kcols * cols)?;
                 let pr = self.bufs.range(Buffer::Psum, psum, rows * cols * 4)?;
-                let x: Vec<i32> = match l.input.kind {
+                // the dense unit spends every MAC (counted below); the emulator skips the zeros,
+                // which add nothing
+                match l.input.kind {
                     InputKind::Spikes => {
                         let row_bytes = kcols.div_ceil(8);
                         let sr = self.bufs.range(Buffer::Spk, src, rows * row_bytes)?;
-                        let sb = &self.bufs.bytes(Buffer::Spk)[sr];
-                        w.sram[Buffer::Spk.code() as usize] += sb.len() as u64;
-                        (0..rows * kcols)
-                            .map(|i| ((sb[(i / kcols) * row_bytes + (i % kcols) / 8] >> (i % kcols % 8)) & 1) as i32)
-                            .collect()
+                        w.sram[Buffer::Spk.code() as usize] += sr.len() as u64;
+                        let [xb, wb, sb] = self.bufs.many([Buffer::Spk, Buffer::Wgt, Buffer::Psum])?;
+                        let (xb, wb) = (&xb[sr], view::<i8>(&wb[wr])?);
+                        let acc = view_mut::<i32>(&mut sb[pr])?;
+                        let sel = &mut self.rows;
+                        if cols > 0 && row_bytes > 0 {
+                            for (acc_row, bits) in acc.chunks_exact_mut(cols).zip(xb.chunks_exact(row_bytes)) {
+                                sel.clear();
+                                spike_rows(bits, kcols, sel);
+                                accumulate(acc_row, wb, sel, cols, |v| v as i32)?;
+                                w.spikes += sel.len() as u64;
+                            }
+                        }
                     }
                     InputKind::Int => {
                         let ar = self.bufs.range(Buffer::Act, src, rows * kcols * 4)?;
                         w.sram[Buffer::Act.code() as usize] += ar.len() as u64;
-                        view::<i32>(&self.bufs.bytes(Buffer::Act)[ar])?.to_vec()
-                    }
-                };
-                let [wb, sb] = self.bufs.many([Buffer::Wgt, Buffer::Psum])?;
-                let wb = view::<i8>(&wb[wr])?;
-                let acc = view_mut::<i32>(&mut sb[pr])?;
-                if cols > 0 && kcols > 0 {
-                    for (acc_row, xs) in acc.chunks_exact_mut(cols).zip(x.chunks_exact(kcols)) {
-                        for (kk, &xv) in xs.iter().enumerate() {
-                            w.spikes += (xv != 0) as u64;
-                            if xv == 0 {
-                                continue; // a zero adds nothing; the dense unit still spends the MAC (counted below)
+                        let [ab, wb, sb] = self.bufs.many([Buffer::Act, Buffer::Wgt, Buffer::Psum])?;
+                        let (xs, wb) = (view::<i32>(&ab[ar])?, view::<i8>(&wb[wr])?);
+                        let acc = view_mut::<i32>(&mut sb[pr])?;
+                        let sel = &mut self.macs;
+                        if cols > 0 && kcols > 0 {
+                            for (acc_row, x) in acc.chunks_exact_mut(cols).zip(xs.chunks_exact(kcols)) {
+                                sel.clear();
+                                sel.extend(
+                                    x.iter().enumerate().filter(|&(_, &v)| v != 0).map(|(kk, &v)| (kk as u32, v)),
+                                );
+                                accumulate(acc_row, wb, sel, cols, |v| v as i32)?;
+                                w.spikes += sel.len() as u64;
                             }
-                            mac_i8_row(acc_row, &wb[kk * cols..(kk + 1) * cols], xv);
                         }
                     }
                 }
@@ -803,7 +931,6 @@ impl<'p> Machine<'p> {
             entry.1.clear();
             entry.1.resize(parts * q, false);
         }
-        let size = self.dram.len();
         let dst = self.bufs.bytes_mut(Buffer::Pwp);
         for (slot, (&u, held)) in used.iter().zip(entry.1.iter_mut()).enumerate() {
             if !u || *held {
@@ -812,9 +939,8 @@ impl<'p> Machine<'p> {
             *held = true;
             let (j, i) = (slot / q, slot % q);
             let src = base + ((((part0 as usize + j) * q + i) * n + col0) * 2) as u64;
-            let s = dram_range(size, src, (cols * 2) as u64)?;
             let at = pr.start + slot * cols * 2;
-            dst[at..at + cols * 2].copy_from_slice(&self.dram[s]);
+            dst[at..at + cols * 2].copy_from_slice(self.dram.read(src, (cols * 2) as u64)?);
             w.dram_read += (cols * 2) as u64;
             w.sram[Buffer::Pwp.code() as usize] += (cols * 2) as u64;
         }
@@ -1060,7 +1186,6 @@ impl<'p> Machine<'p> {
             ));
         }
         let src_rb = l.input.row_bytes as u64;
-        let size = self.dram.len();
         match l.input.kind {
             InputKind::Spikes => {
                 if kcols > rb * 8 {
@@ -1071,8 +1196,7 @@ impl<'p> Machine<'p> {
                 tile.fill(0);
                 for r in 0..rows {
                     let base = l.input.dram as u64 + (row0 as u64 + r as u64) * src_rb;
-                    let src = dram_range(size, base + (k0 / 8) as u64, (k0 % 8 + kcols).div_ceil(8) as u64)?;
-                    let bytes = &self.dram[src];
+                    let bytes = self.dram.read(base + (k0 / 8) as u64, (k0 % 8 + kcols).div_ceil(8) as u64)?;
                     let dst = &mut tile[r * rb..(r + 1) * rb];
                     if k0 % 8 == 0 {
                         let full = kcols / 8;
@@ -1101,8 +1225,7 @@ impl<'p> Machine<'p> {
                 tile.fill(0);
                 for r in 0..rows {
                     let base = l.input.dram as u64 + (row0 as u64 + r as u64) * src_rb + (k0 * 4) as u64;
-                    let src = dram_range(size, base, (kcols * 4) as u64)?;
-                    tile[r * rb..r * rb + kcols * 4].copy_from_slice(&self.dram[src]);
+                    tile[r * rb..r * rb + kcols * 4].copy_from_slice(self.dram.read(base, (kcols * 4) as u64)?);
                     w.dram_read += (kcols * 4) as u64;
                 }
                 w.sram[Buffer::Act.code() as usize] += (rows * rb) as u64;

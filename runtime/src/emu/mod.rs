@@ -27,7 +27,7 @@ use phi_dialect::program::{InputKind, Program, ProgramMeta};
 use rayon::prelude::*;
 use serde::Serialize;
 
-pub use machine::{Machine, MatchMemo, Trap, Work};
+pub use machine::{Machine, Reusable, Trap, Work};
 
 use crate::tensor::{Data, Tensor};
 
@@ -231,9 +231,8 @@ fn place_inputs(m: &mut Machine<'_>, meta: &ProgramMeta, inputs: &[Tensor], s0: 
         for b in 0..batch {
             let s = s0 + b;
             for r in 0..rows {
-                let base = p.dram as usize + (b * rows + r) * p.row_bytes as usize;
-                let end = base + p.row_bytes as usize;
-                let row = m.dram.get_mut(base..end).ok_or("an input lies outside DRAM")?;
+                let base = p.dram as u64 + ((b * rows + r) * p.row_bytes as usize) as u64;
+                let row = m.dram.write(base, p.row_bytes as u64).map_err(|e| format!("an input row: {e}"))?;
                 row.fill(0);
                 if s >= n {
                     continue;
@@ -260,29 +259,29 @@ fn place_inputs(m: &mut Machine<'_>, meta: &ProgramMeta, inputs: &[Tensor], s0: 
 }
 
 /// Reads the first `count` samples of each output from DRAM.
-fn read_outputs(m: &Machine<'_>, meta: &ProgramMeta, count: usize) -> Vec<Data> {
-    meta.outputs
-        .iter()
-        .map(|p| {
-            let width = *p.shape.last().unwrap_or(&1);
-            let rows: usize = count * p.shape.iter().product::<usize>() / width.max(1);
-            let row = |r: usize| &m.dram[p.dram as usize + r * p.row_bytes as usize..];
-            if p.elem == "i1" {
-                Data::Spikes(
-                    (0..rows * width).map(|i| (row(i / width)[(i % width) / 8] >> ((i % width) % 8)) & 1).collect(),
-                )
-            } else {
-                Data::I32(
-                    (0..rows * width)
-                        .map(|i| {
-                            let b = &row(i / width)[(i % width) * 4..];
-                            i32::from_le_bytes([b[0], b[1], b[2], b[3]])
-                        })
-                        .collect(),
-                )
-            }
-        })
-        .collect()
+fn read_outputs(m: &mut Machine<'_>, meta: &ProgramMeta, count: usize) -> Result<Vec<Data>, String> {
+    let mut out = Vec::with_capacity(meta.outputs.len());
+    for p in &meta.outputs {
+        let width = *p.shape.last().unwrap_or(&1);
+        let rows: usize = count * p.shape.iter().product::<usize>() / width.max(1);
+        let bytes = m.dram.read(p.dram as u64, rows as u64 * p.row_bytes as u64)?;
+        let row = |r: usize| &bytes[r * p.row_bytes as usize..];
+        out.push(if p.elem == "i1" {
+            Data::Spikes(
+                (0..rows * width).map(|i| (row(i / width)[(i % width) / 8] >> ((i % width) % 8)) & 1).collect(),
+            )
+        } else {
+            Data::I32(
+                (0..rows * width)
+                    .map(|i| {
+                        let b = &row(i / width)[(i % width) * 4..];
+                        i32::from_le_bytes([b[0], b[1], b[2], b[3]])
+                    })
+                    .collect(),
+            )
+        });
+    }
+    Ok(out)
 }
 
 struct SampleResult {
@@ -302,17 +301,15 @@ fn run_sample(
     inputs: &[Tensor],
     samples: std::ops::Range<usize>,
     trace: bool,
-    memo: &mut MatchMemo,
+    reuse: &mut Reusable,
 ) -> Result<SampleResult, EmuError> {
     let meta = &program.meta;
     let (s0, count) = (samples.start, samples.len());
-    let mut m = Machine::with_memo(meta, std::mem::take(memo));
+    let mut m = Machine::reusing(meta, std::mem::take(reuse));
     for (region, (_, bytes)) in meta.regions.iter().zip(&program.sections) {
-        let dst = m
-            .dram
-            .get_mut(region.dram as usize..region.dram as usize + bytes.len())
-            .ok_or_else(|| EmuError::Input(format!("region {} lies outside DRAM", region.section)))?;
-        dst.copy_from_slice(bytes);
+        m.dram
+            .map(region.dram as usize, bytes)
+            .map_err(|e| EmuError::Input(format!("region {}: {e}", region.section)))?;
     }
     place_inputs(&mut m, meta, inputs, s0).map_err(EmuError::Input)?;
     let mut works = Vec::with_capacity(code.len());
@@ -413,8 +410,8 @@ fn run_sample(
     for (inst, c) in code.iter().zip(&costs) {
         *units.entry(inst.mnemonic().to_string()).or_insert(0) += c.busy;
     }
-    let outputs = read_outputs(&m, meta, count);
-    *memo = m.into_memo();
+    let outputs = read_outputs(&mut m, meta, count).map_err(EmuError::Input)?;
+    *reuse = m.into_reusable();
     Ok(SampleResult { units, outputs, cycles: sched.total, layers, energy, busy: sched.busy, trace: events })
 }
 
@@ -427,13 +424,24 @@ pub fn run(program: &Program, inputs: &[Tensor], opts: RunOptions) -> Result<Rep
     let owner = layer_of(code);
     let batch = meta.batch.max(1) as usize;
     let chunks = n.div_ceil(batch);
-    let results: Vec<Result<SampleResult, EmuError>> = (0..chunks)
+    // one worker per thread takes the batches round robin, handing its machine's memory from
+    // one batch to the next
+    let workers = rayon::current_num_threads().clamp(1, chunks.max(1));
+    let mut results: Vec<(usize, Result<SampleResult, EmuError>)> = (0..workers)
         .into_par_iter()
-        .map_init(MatchMemo::default, |memo, c| {
-            let samples = c * batch..(c * batch + batch).min(n);
-            run_sample(program, code, &owner, inputs, samples, opts.trace && c == 0, memo)
+        .flat_map_iter(|t| {
+            let mut reuse = Reusable::default();
+            (t..chunks)
+                .step_by(workers)
+                .map(|c| {
+                    let samples = c * batch..(c * batch + batch).min(n);
+                    (c, run_sample(program, code, &owner, inputs, samples, opts.trace && c == 0, &mut reuse))
+                })
+                .collect::<Vec<_>>()
         })
         .collect();
+    results.sort_by_key(|&(c, _)| c);
+    let results = results.into_iter().map(|(_, r)| r);
     let mut report = Report { samples: n, ..Report::default() };
     let mut outs: Vec<Vec<Data>> = vec![Vec::new(); meta.outputs.len()];
     for (s, r) in results.into_iter().enumerate() {
