@@ -84,6 +84,7 @@ impl Buffer {
     }
 
     /// The 4-bit code.
+    #[inline]
     pub fn code(self) -> u8 {
         Buffer::ALL.iter().position(|&b| b == self).expect("listed") as u8
     }
@@ -361,6 +362,7 @@ pub const MAX_COLS: u16 = 1023;
 
 impl Inst {
     /// The mnemonic.
+    #[inline]
     pub fn mnemonic(&self) -> &'static str {
         match self {
             Inst::Sync { .. } => "sync",
@@ -380,6 +382,7 @@ impl Inst {
     }
 
     /// The queue that executes it (`Sync` and `Halt` go to compute, as in VTA).
+    #[inline]
     pub fn queue(&self) -> Queue {
         match self {
             Inst::Load { .. } | Inst::Gather { .. } | Inst::PwpFetch { .. } => Queue::Load,
@@ -397,6 +400,7 @@ impl Inst {
     }
 
     /// The dependency flags.
+    #[inline]
     pub fn deps(&self) -> Deps {
         match *self {
             Inst::Halt => Deps::default(),

@@ -189,6 +189,8 @@ pub struct Dram<'p> {
     bytes: Vec<u8>,
     /// (address range, contents, copied into `bytes` yet).
     consts: Vec<(Range<usize>, &'p [u8], bool)>,
+    /// The constant region the last read found (reads come in runs over one table).
+    last: usize,
 }
 
 impl<'p> Dram<'p> {
@@ -201,7 +203,7 @@ impl<'p> Dram<'p> {
             // fresh zeroed memory: the operating system maps pages as they are touched
             bytes = vec![0; size];
         }
-        Dram { bytes, consts: Vec::new() }
+        Dram { bytes, consts: Vec::new(), last: 0 }
     }
 
     /// Maps `data` at `addr` as a constant region (checked: inside the image).
@@ -234,7 +236,14 @@ impl<'p> Dram<'p> {
     /// The `len` bytes at `addr`, for reading (checked).
     pub fn read(&mut self, addr: u64, len: u64) -> R<&[u8]> {
         let r = dram_range(self.bytes.len(), addr, len)?;
-        let inside = self.consts.iter().position(|(cr, _, copied)| !*copied && cr.start <= r.start && r.end <= cr.end);
+        let holds = |(cr, _, copied): &(Range<usize>, &[u8], bool)| !*copied && cr.start <= r.start && r.end <= cr.end;
+        let inside = match self.consts.get(self.last) {
+            Some(c) if holds(c) => Some(self.last),
+            Some(_) | None => self.consts.iter().position(holds),
+        };
+        if let Some(i) = inside {
+            self.last = i;
+        }
         match inside {
             Some(i) => {
                 let (cr, data, _) = &self.consts[i];
@@ -333,11 +342,13 @@ impl Decoded {
     }
 
     /// Level 1's codes for tile row `r`.
+    #[inline]
     fn l1(&self, r: usize) -> &[u32] {
         &self.l1[self.l1_start[r] as usize..self.l1_start[r + 1] as usize]
     }
 
     /// Level 2's codes for tile row `r`.
+    #[inline]
     fn l2(&self, r: usize) -> &[u32] {
         &self.l2[self.l2_start[r] as usize..self.l2_start[r + 1] as usize]
     }

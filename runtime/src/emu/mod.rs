@@ -122,7 +122,7 @@ pub struct Report {
     /// Busy cycles of the load, compute and store queues.
     pub busy: [u64; 3],
     /// Busy cycles per instruction kind (per unit), summed over runs.
-    pub units: std::collections::BTreeMap<String, u64>,
+    pub units: std::collections::BTreeMap<&'static str, u64>,
     /// Instructions executed.
     pub instructions: u64,
     /// The first sample's timeline, when asked for.
@@ -285,7 +285,7 @@ fn read_outputs(m: &mut Machine<'_>, meta: &ProgramMeta, count: usize) -> Result
 }
 
 struct SampleResult {
-    units: std::collections::BTreeMap<String, u64>,
+    units: std::collections::BTreeMap<&'static str, u64>,
     outputs: Vec<Data>,
     cycles: u64,
     layers: Vec<LayerStats>,
@@ -408,7 +408,7 @@ fn run_sample(
     }
     let mut units = std::collections::BTreeMap::new();
     for (inst, c) in code.iter().zip(&costs) {
-        *units.entry(inst.mnemonic().to_string()).or_insert(0) += c.busy;
+        *units.entry(inst.mnemonic()).or_insert(0) += c.busy;
     }
     let outputs = read_outputs(&mut m, meta, count).map_err(EmuError::Input)?;
     *reuse = m.into_reusable();
@@ -452,7 +452,7 @@ pub fn run(program: &Program, inputs: &[Tensor], opts: RunOptions) -> Result<Rep
             report.busy[q] += r.busy[q];
         }
         for (k, v) in &r.units {
-            *report.units.entry(k.clone()).or_insert(0) += v;
+            *report.units.entry(k).or_insert(0) += v;
         }
         if s == 0 {
             report.layers = r.layers;
