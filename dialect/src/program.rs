@@ -144,7 +144,7 @@ impl LayerDesc {
 
 /// A model input or output in DRAM: `batch` samples, each `shape` (the last dimension packed in
 /// rows of `row_bytes`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Port {
     /// Name in the model signature.
     pub name: String,
@@ -156,6 +156,10 @@ pub struct Port {
     pub dram: u32,
     /// Bytes per stored row (the last dimension).
     pub row_bytes: u32,
+    /// For an input that was real-valued in the model: the scale of its 8-bit codes (real
+    /// inputs are quantised on the way in, see `phi_runtime::input`). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f32>,
 }
 
 /// A constant region of DRAM, shipped in a section of the binary.

@@ -9,6 +9,7 @@
 //! - [`rng`]: seeded, portable randomness.
 
 pub mod emu;
+pub mod input;
 pub mod interp;
 pub mod kernels;
 pub mod metrics;

@@ -441,6 +441,7 @@ pub fn lower(m: &Module, opts: &Options, sample: Option<Vec<u8>>) -> DResult<Pro
                     elem: elem.into(),
                     dram: addr as u32,
                     row_bytes: row_bytes as u32,
+                    scale: crate::passes::calibrate::input_scale(m, op),
                 },
             ));
         }
@@ -513,6 +514,7 @@ pub fn lower(m: &Module, opts: &Options, sample: Option<Vec<u8>>) -> DResult<Pro
                     elem: elem.into(),
                     dram: t.addr,
                     row_bytes: t.row_bytes,
+                    scale: None,
                 },
             ));
         }

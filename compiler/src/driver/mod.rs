@@ -415,9 +415,9 @@ fn interpret(a: &CompileArgs, m: &Module) -> Result<(), Failure> {
         )));
     }
     let mut inputs = Vec::new();
-    for (path, (name, elem)) in a.input.iter().zip(&input_types) {
+    for (path, (name, elem, scale)) in a.input.iter().zip(&input_types) {
         let arr = npy::read_npy(path).map_err(Diagnostic::error)?;
-        let t = npy::to_tensor(&arr, *elem)
+        let t = phi_runtime::input::tensor(&arr, *elem, *scale)
             .map_err(|e| Diagnostic::error(format!("{}: input `{name}`: {e}", path.display())))?;
         inputs.push(t);
     }
@@ -459,16 +459,17 @@ fn interpret(a: &CompileArgs, m: &Module) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The model's inputs by index: name and element type.
-pub fn model_inputs(m: &Module) -> Vec<(String, phi_dialect::ElemType)> {
-    let mut v: Vec<(u32, String, phi_dialect::ElemType)> = Vec::new();
+/// The model's inputs by index: name, element type, and the scale of a quantised real-valued
+/// input.
+pub fn model_inputs(m: &Module) -> Vec<(String, phi_dialect::ElemType, Option<f32>)> {
+    let mut v: Vec<(u32, String, phi_dialect::ElemType, Option<f32>)> = Vec::new();
     for &op in m.body() {
         if let phi_dialect::OpKind::Snn(phi_dialect::SnnOp::Input(p)) = &m.op(op).kind {
-            v.push((p.index, p.name.clone(), m.ty(m.result(op)).elem));
+            v.push((p.index, p.name.clone(), m.ty(m.result(op)).elem, passes::calibrate::input_scale(m, op)));
         }
     }
     v.sort_by_key(|x| x.0);
-    v.into_iter().map(|(_, n, e)| (n, e)).collect()
+    v.into_iter().map(|(_, n, e, s)| (n, e, s)).collect()
 }
 
 /// The model's outputs by index: name and operand type.

@@ -24,7 +24,7 @@ use phi_dialect::ir::{Module, OpId};
 use phi_dialect::ops::{OpKind, SnnOp};
 use phi_dialect::weights::WeightData;
 use phi_dialect::{DResult, Diagnostic, ElemType, TensorType};
-use phi_runtime::npy::{read_npy, to_tensor};
+use phi_runtime::npy::read_npy;
 use phi_runtime::{Options, Tensor};
 
 use super::{OptionSpec, Pass, PassContext, PassInfo, PassOptions, resolve};
@@ -78,7 +78,16 @@ pub fn calibration_path(m: &Module, cx: &PassContext<'_>) -> DResult<PathBuf> {
     }
 }
 
-/// Reads up to `samples` samples of the module's single input from a `.npy` file.
+/// The scale of a quantised real-valued model input (`phi.input_scale`, set by `quantize`).
+pub fn input_scale(m: &Module, input: OpId) -> Option<f32> {
+    match m.op(input).attrs.get("phi.input_scale") {
+        Some(phi_dialect::attr::Attr::F32(s)) => Some(*s),
+        Some(_) | None => None,
+    }
+}
+
+/// Reads up to `samples` samples of the module's single input from a `.npy` file (real values
+/// for a quantised real-valued input become its codes, see `phi_runtime::input`).
 pub fn read_inputs(m: &Module, path: &std::path::Path, samples: usize) -> DResult<Tensor> {
     let inputs: Vec<OpId> = m.ops_where(|k| matches!(k, OpKind::Snn(SnnOp::Input(_))));
     let [input] = inputs[..] else {
@@ -89,7 +98,8 @@ pub fn read_inputs(m: &Module, path: &std::path::Path, samples: usize) -> DResul
     };
     let elem = m.ty(m.result(input)).elem;
     let arr = read_npy(path).map_err(Diagnostic::error)?;
-    let t = to_tensor(&arr, elem).map_err(|e| Diagnostic::error(format!("{}: {e}", path.display())))?;
+    let t = phi_runtime::input::tensor(&arr, elem, input_scale(m, input))
+        .map_err(|e| Diagnostic::error(format!("{}: {e}", path.display())))?;
     let n = t.shape.first().copied().unwrap_or(0).min(samples);
     Ok(t.samples(0, n))
 }

@@ -17,8 +17,13 @@
 //!   reported as a remark.
 //!
 //! Spikes are exactly 0/1, so no scale crosses a neuron: every layer's input is spikes or
-//! integer counts. A float (direct-encoded) model input has no integer form here and is
-//! reported. Layers that are already integer are left alone, so the pass is idempotent.
+//! integer counts — except a real-valued (direct-encoded) model input. That one is quantised
+//! to 8-bit codes at an input scale `s_in = max |x| / 127` measured on the calibration data
+//! (`--calib`, or the model's `phi.calibration`), recorded on the input as `phi.input_scale`
+//! (the interpreter and the emulator convert real inputs with `phi_runtime::input`); the
+//! layers it feeds then carry currents in units of `s_in · s`, and their biases and the
+//! thresholds of their neurons are quantised in those units. Layers that are already integer
+//! are left alone, so the pass is idempotent.
 
 use std::collections::HashMap;
 
@@ -28,6 +33,7 @@ use phi_dialect::ops::snn::{Conv2d, Linear, NeuronParams};
 use phi_dialect::ops::{OpKind, SnnOp};
 use phi_dialect::weights::{WeightData, WeightId};
 use phi_dialect::{DResult, Diagnostic, ElemType};
+use phi_runtime::tensor::Data;
 
 use super::{OptionSpec, Pass, PassContext, PassInfo, PassOptions};
 
@@ -51,11 +57,61 @@ impl Pass for Quantize {
     }
 
     fn run(&mut self, m: &mut Module, cx: &mut PassContext<'_>) -> DResult<()> {
+        if let Some(s) = quantize_real_input(m, cx)? {
+            cx.remark(INFO.name, format!("real-valued input: scale {s:e} (one input code), 8-bit codes"));
+        }
         let report = quantize_with(m, self.leak_bits)?;
         for l in &report.layers {
             cx.remark(INFO.name, format!("{}: scale {:e} (one integer unit of current)", l.weight, l.scale));
         }
         Ok(())
+    }
+}
+
+/// A real-valued (f32) model input becomes an i32 input of 8-bit codes, its scale measured on
+/// the calibration data and recorded as `phi.input_scale`. Returns the scale, if there was such
+/// an input.
+fn quantize_real_input(m: &mut Module, cx: &PassContext<'_>) -> DResult<Option<f32>> {
+    let real: Vec<OpId> = m.ops_where(|k| matches!(k, OpKind::Snn(SnnOp::Input(_))));
+    let real: Vec<OpId> = real.into_iter().filter(|&op| m.ty(m.result(op)).elem == ElemType::F32).collect();
+    let [input] = real[..] else {
+        return Ok(None);
+    };
+    let path = super::calibrate::calibration_path(m, cx).map_err(|d| {
+        d.with_loc(&m.op(input).loc, "this input holds real values")
+            .with_help("a real-valued input is quantised at a scale measured on calibration data: give --calib X.npy, or name a file in the model's metadata_props: [\"phi.calibration\": \"calib.npy\"]")
+    })?;
+    let x = super::calibrate::read_inputs(m, &path, usize::MAX)?;
+    let Data::F32(v) = &x.data else {
+        return Err(Diagnostic::error(format!(
+            "{}: calibration data for a real-valued input must be floats",
+            path.display()
+        )));
+    };
+    let max = v.iter().fold(0f32, |a, &x| if x.is_finite() { a.max(x.abs()) } else { a });
+    let s = phi_runtime::input::scale_for(max);
+    m.op_mut(input).attrs.insert("phi.input_scale".into(), Attr::F32(s));
+    let r = m.result(input);
+    let ty = m.ty(r).with_elem(ElemType::I32);
+    m.set_ty(r, ty);
+    Ok(Some(s))
+}
+
+/// The real value of one unit of `v`, a synaptic op's input: the input scale when `v` is (a
+/// reshaping of) a quantised real-valued model input, else 1 (spikes, counts).
+fn input_unit(m: &Module, mut v: ValueId) -> f32 {
+    loop {
+        let d = m.op(m.value(v).def);
+        match &d.kind {
+            OpKind::Snn(SnnOp::Input(_)) => {
+                return match d.attrs.get("phi.input_scale") {
+                    Some(Attr::F32(s)) => *s,
+                    Some(_) | None => 1.0,
+                };
+            }
+            OpKind::Snn(SnnOp::Flatten | SnnOp::Reshape | SnnOp::Transpose { .. }) => v = d.operands[0],
+            OpKind::Snn(_) | OpKind::Phi(_) => return 1.0,
+        }
     }
 }
 
@@ -148,24 +204,43 @@ pub fn quantize_with(m: &mut Module, leak_bits: u32) -> DResult<QuantReport> {
     }
     let scale_of = |mx: f32| if mx > 0.0 && mx.is_finite() { mx / 127.0 } else { 1.0 };
 
+    // The unit of a group's currents: its weight scale times its layers' input unit (which
+    // must agree: currents in different units cannot be added).
+    let mut group_unit: HashMap<ValueId, f32> = HashMap::new();
+    for &op in &synapses {
+        let root = find(&mut parent, m.result(op));
+        let unit = scale_of(group_max[&root]) * input_unit(m, m.op(op).operands[0]);
+        if let Some(&u) = group_unit.get(&root)
+            && u != unit
+        {
+            return Err(Diagnostic::error(
+                "currents that meet come from layers with different inputs (real-valued and spikes)",
+            )
+            .with_loc(&m.op(op).loc, "this layer")
+            .with_help("add the currents of layers fed by the real-valued input only to each other"));
+        }
+        group_unit.insert(root, unit);
+    }
+
     let mut report = QuantReport::default();
     for &op in &synapses {
         let root = find(&mut parent, m.result(op));
         let s = scale_of(group_max[&root]);
+        let unit = group_unit[&root];
         let (wid, bias) = synapse(&m.op(op).kind).expect("synaptic op");
         quantize_weight_i8(m, wid, s);
         if let Some(b) = bias {
-            quantize_weight_i32(m, b, s, m.op(op).loc.clone())?;
+            quantize_weight_i32(m, b, unit, m.op(op).loc.clone())?;
         }
         let r = m.result(op);
         let ty = m.ty(r).with_elem(ElemType::I32);
         m.set_ty(r, ty);
-        m.op_mut(op).attrs.insert("phi.scale".into(), Attr::F32(s));
-        report.layers.push(LayerScale { op, weight: m.weights.get(wid).name.clone(), scale: s });
+        m.op_mut(op).attrs.insert("phi.scale".into(), Attr::F32(unit));
+        report.layers.push(LayerScale { op, weight: m.weights.get(wid).name.clone(), scale: unit });
     }
     let group_scale = |parent: &mut HashMap<ValueId, ValueId>, v: ValueId| -> Option<f32> {
         let root = find(parent, v);
-        group_max.get(&root).map(|&mx| scale_of(mx))
+        group_unit.get(&root).copied()
     };
 
     // Retype in program order: additions, shape-only ops, neurons (inputs are retyped first).
@@ -203,7 +278,7 @@ pub fn quantize_with(m: &mut Module, leak_bits: u32) -> DResult<QuantReport> {
             OpKind::Snn(SnnOp::Lif(n) | SnnOp::If(n)) => {
                 let NeuronParams::Float { beta, threshold } = n.params else { continue };
                 let x = d.operands[0];
-                let s = group_scale(&mut parent, x).unwrap_or(1.0);
+                let s = group_scale(&mut parent, x).unwrap_or_else(|| input_unit(m, x));
                 let thr = (threshold / s).round();
                 if !(0.0..=i32::MAX as f32).contains(&thr) {
                     return Err(Diagnostic::error(format!(
@@ -266,7 +341,7 @@ fn reject_float_inputs(m: &Module) -> DResult<()> {
                 p.name
             ))
             .with_loc(&m.op(op).loc, "declared here")
-            .with_help("declare the input as bool/uint8 spikes (rate coding) or as integers"));
+            .with_help("run the `quantize` pass with calibration data (it quantises a real-valued input), or declare the input as bool/uint8 spikes or as integers"));
         }
     }
     Ok(())

@@ -10,8 +10,8 @@
 //! 3. the batch is between 1 and [`MAX_BATCH`];
 //! 4. there is one constant section per region, of the region's size, inside the image;
 //! 5. every input and output port has a known element type (`i1`, `i32`), a non-empty shape of
-//!    positive dimensions, rows wide enough for their elements, and its `batch` samples inside
-//!    the image;
+//!    positive dimensions, rows wide enough for their elements, its `batch` samples inside
+//!    the image, and (a real-valued input's) a positive finite scale;
 //! 6. every layer's partition width `k` is at most 32 bits and its pattern count `q` at most
 //!    32,767 (match indices are `i16`), so that per-instruction tables sized by them
 //!    (partitions × q) stay small.
@@ -69,6 +69,9 @@ pub fn program(p: &Program) -> Result<(), String> {
                 "i32" => Some(4u64),
                 other => return bad(format!("unknown element type `{other}` (i1 or i32)")),
             };
+            if port.scale.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
+                return bad(format!("input scale {:?} must be positive and finite", port.scale));
+            }
             if port.shape.is_empty() || port.shape.contains(&0) {
                 return bad(format!("shape {:?} must have positive dimensions", port.shape));
             }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::emu::{self, RunOptions, report};
-use crate::npy::{parse_npy, read_labels, read_npy, to_tensor, write_atomic, write_tensor};
+use crate::npy::{parse_npy, read_labels, read_npy, write_atomic, write_tensor};
 use crate::{Tensor, metrics};
 use clap::Parser;
 use phi_dialect::isa::encode::decode_all;
@@ -66,7 +66,7 @@ fn inputs(meta: &ProgramMeta, program: &Program, bin: &Path, path: &Option<PathB
         "i1" => phi_dialect::ElemType::I1,
         _ => phi_dialect::ElemType::I32,
     };
-    let t = to_tensor(&arr, elem).map_err(|e| format!("input `{}`: {e}", port.name))?;
+    let t = crate::input::tensor(&arr, elem, port.scale).map_err(|e| format!("input `{}`: {e}", port.name))?;
     Ok(vec![t])
 }
 

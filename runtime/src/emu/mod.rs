@@ -23,7 +23,7 @@ pub mod report;
 pub mod timing;
 
 use phi_dialect::isa::Inst;
-use phi_dialect::program::{InputKind, Program, ProgramMeta};
+use phi_dialect::program::{InputKind, LayerMode, Program, ProgramMeta, Target};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -43,7 +43,8 @@ pub struct Ops {
     pub l1: u64,
     /// Level-2 ±1 weight row additions × columns.
     pub l2: u64,
-    /// `l1 + l2`.
+    /// What the Phi accelerator does: `l1 + l2`, plus, in a Phi program, the dense
+    /// multiply-accumulates (`dense`) of layers it runs on the dense path (non-binary inputs).
     pub phi: u64,
 }
 
@@ -378,7 +379,10 @@ fn run_sample(
     for (li, l) in layers.iter_mut().enumerate() {
         let d = &meta.layers[li];
         l.ops.dense = count as u64 * d.rows_per_sample as u64 * d.k_cols as u64 * d.n as u64;
-        l.ops.phi = l.ops.l1 + l.ops.l2;
+        // a layer a Phi program runs on the dense path (its input is not spikes) costs the Phi
+        // accelerator every multiply-accumulate
+        let dense_path = meta.target == Target::Phi && d.mode == LayerMode::Dense;
+        l.ops.phi = l.ops.l1 + l.ops.l2 + if dense_path { l.ops.dense } else { 0 };
         if span[li].0 != u64::MAX {
             l.cycles = span[li].1 - span[li].0;
         }

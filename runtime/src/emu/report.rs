@@ -82,14 +82,16 @@ pub fn summary(meta: &ProgramMeta, r: &Report, acc: Accuracy) -> String {
         energy(r.energy.static_pj)
     );
     let o_ = &r.ops;
+    let dense_path = o_.phi.saturating_sub(o_.l1 + o_.l2);
     let _ = writeln!(
         o,
-        "  operations   dense {}, bit-sparse {}, Phi {} (L1 {} + L2 {})",
+        "  operations   dense {}, bit-sparse {}, Phi {} (L1 {} + L2 {}{})",
         thousands(o_.dense),
         thousands(o_.bit_sparse),
         thousands(o_.phi),
         thousands(o_.l1),
-        thousands(o_.l2)
+        thousands(o_.l2),
+        if dense_path > 0 { format!(" + dense path {}", thousands(dense_path)) } else { String::new() }
     );
     if o_.phi > 0 {
         let _ = writeln!(
@@ -127,7 +129,7 @@ pub fn summary(meta: &ProgramMeta, r: &Report, acc: Accuracy) -> String {
             thousands(l.dram_bytes),
             thousands(l.ops.dense),
             thousands(l.ops.bit_sparse),
-            if l.mode == "phi" { thousands(l.ops.phi) } else { "—".into() },
+            if l.ops.phi > 0 || l.mode == "phi" { thousands(l.ops.phi) } else { "—".into() },
         );
     }
     o.push('\n');
