@@ -1111,7 +1111,6 @@ tiny (uint8[N, 4, 32] x) => (uint8[N, 4, 4] y)
 }
 
 #[test]
-#[ignore = "bug: phi-emu counts the operations of the zero samples that pad the last batch (ops.bit_sparse, l1, l2, phi; vectors, matched) but not in ops.dense"]
 fn operation_counts_do_not_include_the_padding_of_a_batch() {
     let d = tmp();
     let model = tiny_model(d.path());

@@ -78,6 +78,32 @@ pub struct Work {
     pub lif: u64,
     /// Spikes emitted.
     pub fired: u64,
+    /// Of the counts above, those of rows that belong to real samples (not to the zero samples
+    /// that pad the last batch), for the operation counts and matcher statistics.
+    pub real: Real,
+}
+
+/// The layer rows a tile holds: (layer, first row).
+type Origin = (u8, u16);
+
+/// Work on the rows of real samples (see [`Work::real`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Real {
+    /// Non-zero partition vectors matched (the denominator of the L1 hit rate, as the
+    /// interpreter's sparsity report counts it).
+    pub vectors: u64,
+    /// Vectors served by a pattern.
+    pub matched: u64,
+    /// Input spikes (of the matcher, the bit-sparse and the dense path: nonzero inputs).
+    pub spikes: u64,
+    /// Level-1 rows.
+    pub l1_rows: u64,
+    /// Level-2 entries.
+    pub l2_rows: u64,
+    /// Bit-sparse rows.
+    pub bs_rows: u64,
+    /// Spikes emitted.
+    pub fired: u64,
 }
 
 /// What a PWP region holds: (layer, first partition, partitions, first column, columns).
@@ -290,6 +316,10 @@ pub struct Machine<'p> {
     matches: Vec<MatchEntry>,
     /// What the last matches wrote, decoded, by output region.
     written: Vec<Written>,
+    /// Which layer rows a gathered tile holds: (buffer, line, layer, first row).
+    origins: Vec<(Buffer, u16, u8, u16)>,
+    /// Real samples in the batch (the rest are zeros that pad it), if known.
+    real_samples: Option<usize>,
     /// Scratch: the row codes an accumulation adds.
     rows: Vec<u32>,
     /// Scratch: the (row, input) pairs of a dense multiply-accumulate.
@@ -324,21 +354,33 @@ struct Decoded {
     l1_start: Vec<u32>,
     l2: Vec<u32>,
     l2_start: Vec<u32>,
+    /// Input spikes of the rows before row `r` (`rows + 1` entries).
+    spikes_before: Vec<u64>,
+    /// Matched vectors of the rows before row `r`.
+    matched_before: Vec<u64>,
+    /// Non-zero vectors of the rows before row `r`.
+    nonzero_before: Vec<u64>,
 }
 
 impl Decoded {
-    fn new(idx: &[i16], res: &[u32], parts: usize, q: usize, k: usize) -> R<Decoded> {
+    /// From a match's outputs and, per row, its input spikes and non-zero vectors.
+    fn new(idx: &[i16], res: &[u32], row_stats: &[(u64, u64)], parts: usize, q: usize, k: usize) -> R<Decoded> {
         let (mut l1, mut l1_start, mut l2, mut l2_start) = (Vec::new(), vec![0], Vec::new(), vec![0]);
+        let (mut spikes_before, mut matched_before, mut nonzero_before) = (vec![0], vec![0], vec![0]);
         let mut words = Vec::new();
         if parts > 0 {
-            for (is, masks) in idx.chunks_exact(parts).zip(res.chunks_exact(2 * parts)) {
+            for ((is, masks), &(sp, nz)) in idx.chunks_exact(parts).zip(res.chunks_exact(2 * parts)).zip(row_stats) {
                 l1_rows(is, q, &mut l1)?;
                 l1_start.push(l1.len() as u32);
                 l2_rows(masks, k, &mut words, &mut l2)?;
                 l2_start.push(l2.len() as u32);
+                spikes_before.push(spikes_before.last().copied().unwrap_or(0) + sp);
+                let hits = is.iter().filter(|&&i| i >= 0).count() as u64;
+                matched_before.push(matched_before.last().copied().unwrap_or(0) + hits);
+                nonzero_before.push(nonzero_before.last().copied().unwrap_or(0) + nz);
             }
         }
-        Ok(Decoded { l1, l1_start, l2, l2_start })
+        Ok(Decoded { l1, l1_start, l2, l2_start, spikes_before, matched_before, nonzero_before })
     }
 
     /// Level 1's codes for tile row `r`.
@@ -363,6 +405,8 @@ struct Written {
     /// (k, q, partitions, rows) of the match.
     shape: (usize, usize, usize, usize),
     decoded: Rc<Decoded>,
+    /// The layer rows the match's tile held (see [`Machine::origin`]).
+    origin: Option<Origin>,
 }
 
 /// Regions remembered in [`Machine::written`] (the oldest is forgotten).
@@ -664,6 +708,8 @@ impl<'p> Machine<'p> {
             pwp_tags: HashMap::default(),
             memo,
             matches: Vec::new(),
+            origins: Vec::new(),
+            real_samples: None,
             rows: Vec::new(),
             macs: Vec::new(),
             used: Vec::new(),
@@ -676,6 +722,29 @@ impl<'p> Machine<'p> {
     /// Its memory and memo, for the next machine.
     pub fn into_reusable(self) -> Reusable {
         Reusable { dram: self.dram.bytes, words: self.bufs.words, memo: self.memo }
+    }
+
+    /// Declares that only the first `n` samples of the batch are real (the rest pad it): work
+    /// on the padding rows is still done and timed, but left out of [`Work::real`].
+    pub fn set_real_samples(&mut self, n: usize) {
+        self.real_samples = Some(n);
+    }
+
+    /// The layer rows a gathered tile at `line` of `buf` holds: (layer, first row).
+    fn origin(&self, buf: Buffer, line: u16) -> Option<Origin> {
+        self.origins.iter().find(|o| o.0 == buf && o.1 == line).map(|o| (o.2, o.3))
+    }
+
+    /// How many of a tile's first `rows` rows, starting at layer row `origin`, belong to real
+    /// samples (all of them when the origin or the real sample count is unknown).
+    fn real_rows(&self, origin: Option<Origin>, rows: usize) -> usize {
+        match (origin, self.real_samples) {
+            (Some((layer, row0)), Some(n)) => {
+                let per = self.meta.layers.get(layer as usize).map_or(0, |l| l.rows_per_sample as usize);
+                rows.min((n * per).saturating_sub(row0 as usize))
+            }
+            (Some(_), None) | (None, _) => rows,
+        }
     }
 
     fn layer(&self, id: u8) -> R<&'p LayerDesc> {
@@ -691,6 +760,7 @@ impl<'p> Machine<'p> {
         let s = self.bufs.range(d.buf, d.sram, len)?;
         if to_sram {
             self.bufs.stamp(d.buf, &s);
+            self.origins.retain(|o| o.0 != d.buf);
         }
         let buf = self.bufs.bytes_mut(d.buf);
         for r in 0..rows {
@@ -734,6 +804,8 @@ impl<'p> Machine<'p> {
                 let pr = self.bufs.range(Buffer::Pwp, pwp, parts * q * cols * 2)?;
                 let sr = self.bufs.range(Buffer::Psum, psum, rows * cols * 4)?;
                 let known = self.decoded(Buffer::Idx, idx, &ir, |(_, mq, mp, mr)| mq == q && mp == parts && mr >= rows);
+                let real = self.real_rows(known.as_ref().and_then(|k| k.1), rows);
+                let known = known.map(|k| k.0);
                 let [ib, pb, sb] = self.bufs.many([Buffer::Idx, Buffer::Pwp, Buffer::Psum])?;
                 let (ib, pb) = (view::<i16>(&ib[ir])?, view::<i16>(&pb[pr])?);
                 let acc = view_mut::<i32>(&mut sb[sr])?;
@@ -749,6 +821,9 @@ impl<'p> Machine<'p> {
                         };
                         accumulate(acc_row, pb, codes, cols, |v| v as i32)?;
                         w.l1_rows += codes.len() as u64;
+                        if r < real {
+                            w.real.l1_rows += codes.len() as u64;
+                        }
                     }
                 }
                 w.sram[Buffer::Pwp.code() as usize] += w.l1_rows * (cols * 2) as u64;
@@ -764,6 +839,8 @@ impl<'p> Machine<'p> {
                 let wr = self.bufs.range(Buffer::Wgt, wgt, parts * k * cols)?;
                 let sr = self.bufs.range(Buffer::Psum, psum, rows * cols * 4)?;
                 let known = self.decoded(Buffer::Res, res, &rr, |(mk, _, mp, mr)| mk == k && mp == parts && mr >= rows);
+                let real = self.real_rows(known.as_ref().and_then(|k| k.1), rows);
+                let known = known.map(|k| k.0);
                 let [rb, wb, sb] = self.bufs.many([Buffer::Res, Buffer::Wgt, Buffer::Psum])?;
                 let (rb, wb) = (view::<u32>(&rb[rr])?, view::<i8>(&wb[wr])?);
                 let acc = view_mut::<i32>(&mut sb[sr])?;
@@ -780,6 +857,9 @@ impl<'p> Machine<'p> {
                         };
                         accumulate(acc_row, wb, codes, cols, |v| v as i32)?;
                         w.l2_rows += codes.len() as u64;
+                        if r < real {
+                            w.real.l2_rows += codes.len() as u64;
+                        }
                     }
                 }
                 w.sram[Buffer::Res.code() as usize] += (rows * parts * 8) as u64;
@@ -794,18 +874,23 @@ impl<'p> Machine<'p> {
                 let xr = self.bufs.range(Buffer::Spk, spk, rows * row_bytes)?;
                 let wr = self.bufs.range(Buffer::Wgt, wgt, kcols * cols)?;
                 let pr = self.bufs.range(Buffer::Psum, psum, rows * cols * 4)?;
+                let real = self.real_rows(self.origin(Buffer::Spk, spk), rows);
                 let [xb, wb, sb] = self.bufs.many([Buffer::Spk, Buffer::Wgt, Buffer::Psum])?;
                 let (xb, wb) = (&xb[xr], view::<i8>(&wb[wr])?);
                 let acc = view_mut::<i32>(&mut sb[pr])?;
                 let sel = &mut self.rows;
                 if cols > 0 && row_bytes > 0 {
-                    for (acc_row, bits) in acc.chunks_exact_mut(cols).zip(xb.chunks_exact(row_bytes)) {
+                    for (r, (acc_row, bits)) in acc.chunks_exact_mut(cols).zip(xb.chunks_exact(row_bytes)).enumerate() {
                         sel.clear();
                         spike_rows(bits, kcols, sel);
                         accumulate(acc_row, wb, sel, cols, |v| v as i32)?;
                         w.bs_rows += sel.len() as u64;
+                        if r < real {
+                            w.real.bs_rows += sel.len() as u64;
+                        }
                     }
                 }
+                w.real.spikes = w.real.bs_rows;
                 w.sram[Buffer::Spk.code() as usize] += (rows * row_bytes) as u64;
                 w.sram[Buffer::Wgt.code() as usize] += w.bs_rows * cols as u64;
                 w.sram[Buffer::Psum.code() as usize] += w.bs_rows * cols as u64 * 8;
@@ -824,34 +909,45 @@ impl<'p> Machine<'p> {
                         let row_bytes = kcols.div_ceil(8);
                         let sr = self.bufs.range(Buffer::Spk, src, rows * row_bytes)?;
                         w.sram[Buffer::Spk.code() as usize] += sr.len() as u64;
+                        let real = self.real_rows(self.origin(Buffer::Spk, src), rows);
                         let [xb, wb, sb] = self.bufs.many([Buffer::Spk, Buffer::Wgt, Buffer::Psum])?;
                         let (xb, wb) = (&xb[sr], view::<i8>(&wb[wr])?);
                         let acc = view_mut::<i32>(&mut sb[pr])?;
                         let sel = &mut self.rows;
                         if cols > 0 && row_bytes > 0 {
-                            for (acc_row, bits) in acc.chunks_exact_mut(cols).zip(xb.chunks_exact(row_bytes)) {
+                            for (r, (acc_row, bits)) in
+                                acc.chunks_exact_mut(cols).zip(xb.chunks_exact(row_bytes)).enumerate()
+                            {
                                 sel.clear();
                                 spike_rows(bits, kcols, sel);
                                 accumulate(acc_row, wb, sel, cols, |v| v as i32)?;
                                 w.spikes += sel.len() as u64;
+                                if r < real {
+                                    w.real.spikes += sel.len() as u64;
+                                }
                             }
                         }
                     }
                     InputKind::Int => {
                         let ar = self.bufs.range(Buffer::Act, src, rows * kcols * 4)?;
                         w.sram[Buffer::Act.code() as usize] += ar.len() as u64;
+                        let real = self.real_rows(self.origin(Buffer::Act, src), rows);
                         let [ab, wb, sb] = self.bufs.many([Buffer::Act, Buffer::Wgt, Buffer::Psum])?;
                         let (xs, wb) = (view::<i32>(&ab[ar])?, view::<i8>(&wb[wr])?);
                         let acc = view_mut::<i32>(&mut sb[pr])?;
                         let sel = &mut self.macs;
                         if cols > 0 && kcols > 0 {
-                            for (acc_row, x) in acc.chunks_exact_mut(cols).zip(xs.chunks_exact(kcols)) {
+                            for (r, (acc_row, x)) in acc.chunks_exact_mut(cols).zip(xs.chunks_exact(kcols)).enumerate()
+                            {
                                 sel.clear();
                                 sel.extend(
                                     x.iter().enumerate().filter(|&(_, &v)| v != 0).map(|(kk, &v)| (kk as u32, v)),
                                 );
                                 accumulate(acc_row, wb, sel, cols, |v| v as i32)?;
                                 w.spikes += sel.len() as u64;
+                                if r < real {
+                                    w.real.spikes += sel.len() as u64;
+                                }
                             }
                         }
                     }
@@ -914,7 +1010,7 @@ impl<'p> Machine<'p> {
         let known =
             self.decoded(Buffer::Idx, idx, &ir, |(_, mq, mp, mr)| mq == q && mp == parts && mr >= rows as usize);
         match known {
-            Some(d) => {
+            Some((d, _)) => {
                 for &c in &d.l1[..d.l1_start[rows as usize] as usize] {
                     used[(c >> 1) as usize] = true;
                 }
@@ -992,10 +1088,19 @@ impl<'p> Machine<'p> {
             // spikes first: they differ early when they differ at all
             self.matches.iter().position(|e| e.shape == shape && e.spikes == spikes && e.patterns == pats)
         };
+        let origin = self.origin(Buffer::Spk, spk);
+        let real = self.real_rows(origin, rows);
+        let real_work = |d: &Decoded| Real {
+            vectors: d.nonzero_before[real],
+            matched: d.matched_before[real],
+            spikes: d.spikes_before[real],
+            ..Real::default()
+        };
         if let Some(h) = hit {
             self.matches[h].used = self.match_count;
             *w = self.matches[h].work;
             let decoded = self.matches[h].decoded.clone();
+            w.real = real_work(&decoded);
             for (buf, line, range) in [(Buffer::Idx, idx, &ir), (Buffer::Res, res, &rr)] {
                 // a region that still holds this very result (the previous column tile's) is
                 // not written again
@@ -1003,6 +1108,7 @@ impl<'p> Machine<'p> {
                     x.buf == buf
                         && x.line == line
                         && x.shape == shape
+                        && x.origin == origin
                         && Rc::ptr_eq(&x.decoded, &decoded)
                         && self.bufs.unchanged_since(buf, range, x.time)
                 });
@@ -1010,7 +1116,7 @@ impl<'p> Machine<'p> {
                     let e = &self.matches[h];
                     let bytes = if buf == Buffer::Idx { &e.idx } else { &e.res };
                     self.bufs.bytes_mut(buf)[range.clone()].copy_from_slice(bytes);
-                    self.remember(buf, line, range, shape, decoded.clone());
+                    self.remember(buf, line, range, shape, decoded.clone(), origin);
                 }
             }
             return Ok(());
@@ -1018,17 +1124,21 @@ impl<'p> Machine<'p> {
         let [xb, pb, ib, rb] = self.bufs.many([Buffer::Spk, Buffer::Pat, Buffer::Idx, Buffer::Res])?;
         let (spikes, pats) = (&xb[sr], &pb[pr]);
         let pats_bytes = pats;
+        let mut row_stats: Vec<(u64, u64)> = Vec::new();
         let pats = view::<u32>(pats)?;
         {
             let idx_out = view_mut::<i16>(&mut ib[ir.clone()])?;
             let res_out = view_mut::<u32>(&mut rb[rr.clone()])?;
+            row_stats.clear();
+            row_stats.resize(rows, (0, 0));
             for j in 0..parts {
                 let pj = &pats[j * q..(j + 1) * q];
                 let table = self.memo.table(pj, k);
-                for r in 0..rows {
+                for (r, rs) in row_stats.iter_mut().enumerate() {
                     let x = part_vec(&spikes[r * row_bytes..], j * k / 8, k);
                     let e = r * parts + j;
                     w.spikes += x.count_ones() as u64;
+                    *rs = (rs.0 + x.count_ones() as u64, rs.1 + (x != 0) as u64);
                     let m = table.lookup(x);
                     let (i, plus, minus) = match m {
                         Some(i) => {
@@ -1051,7 +1161,15 @@ impl<'p> Machine<'p> {
         w.sram[Buffer::Pat.code() as usize] += (parts * q * 4) as u64;
         w.sram[Buffer::Idx.code() as usize] += ir.len() as u64;
         w.sram[Buffer::Res.code() as usize] += rr.len() as u64;
-        let decoded = Rc::new(Decoded::new(view::<i16>(&ib[ir.clone()])?, view::<u32>(&rb[rr.clone()])?, parts, q, k)?);
+        let decoded = Rc::new(Decoded::new(
+            view::<i16>(&ib[ir.clone()])?,
+            view::<u32>(&rb[rr.clone()])?,
+            &row_stats,
+            parts,
+            q,
+            k,
+        )?);
+        w.real = real_work(&decoded);
         let entry = MatchEntry {
             shape,
             spikes: spikes.to_vec(),
@@ -1067,8 +1185,8 @@ impl<'p> Machine<'p> {
         } else if let Some(lru) = self.matches.iter_mut().min_by_key(|e| e.used) {
             *lru = entry;
         }
-        self.remember(Buffer::Idx, idx, &ir, shape, decoded.clone());
-        self.remember(Buffer::Res, res, &rr, shape, decoded);
+        self.remember(Buffer::Idx, idx, &ir, shape, decoded.clone(), origin);
+        self.remember(Buffer::Res, res, &rr, shape, decoded, origin);
         Ok(())
     }
 
@@ -1080,9 +1198,10 @@ impl<'p> Machine<'p> {
         range: &Range<usize>,
         shape: (usize, usize, usize, usize),
         decoded: Rc<Decoded>,
+        origin: Option<Origin>,
     ) {
         let time = self.bufs.stamp(buf, range);
-        let w = Written { buf, line, time, shape, decoded };
+        let w = Written { buf, line, time, shape, decoded, origin };
         match self.written.iter().position(|x| x.buf == buf && x.line == line) {
             Some(i) => self.written[i] = w,
             None if self.written.len() < WRITTEN => self.written.push(w),
@@ -1094,20 +1213,20 @@ impl<'p> Machine<'p> {
         }
     }
 
-    /// The decoding of what a match wrote at `line` of `buf`, if the region an accumulation
-    /// reads (`range`, its first `rows` rows) is unwritten since and the shapes agree (`fits`
-    /// on the match's (k, q, partitions, rows)).
+    /// The decoding of what a match wrote at `line` of `buf` and the layer rows it covers, if
+    /// the region an accumulation reads (`range`, its first `rows` rows) is unwritten since and
+    /// the shapes agree (`fits` on the match's (k, q, partitions, rows)).
     fn decoded(
         &self,
         buf: Buffer,
         line: u16,
         range: &Range<usize>,
         fits: impl Fn((usize, usize, usize, usize)) -> bool,
-    ) -> Option<Rc<Decoded>> {
+    ) -> Option<(Rc<Decoded>, Option<Origin>)> {
         self.written
             .iter()
             .find(|x| x.buf == buf && x.line == line && fits(x.shape) && self.bufs.unchanged_since(buf, range, x.time))
-            .map(|x| x.decoded.clone())
+            .map(|x| (x.decoded.clone(), x.origin))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1146,6 +1265,7 @@ impl<'p> Machine<'p> {
             return Err(format!("lif row {first} uses membrane slot {lo}, below the region's first slot {p0}"));
         }
         let mr = self.bufs.range(Buffer::Memb, memb, if rows > 0 { (hi - p0 + 1) * cols * 4 } else { 0 })?;
+        let real = self.real_rows(Some((layer, row0)), rows);
         let [sb, mb, ob] = self.bufs.many([Buffer::Psum, Buffer::Memb, Buffer::Out])?;
         let cur = view::<i32>(&sb[pr])?;
         let mem = view_mut::<i32>(&mut mb[mr])?;
@@ -1166,7 +1286,11 @@ impl<'p> Machine<'p> {
             }
             let c_row = &cur[r * cols..(r + 1) * cols];
             let o_row = &mut spikes[r * out_bytes..(r + 1) * out_bytes];
-            fired += lif_row(&lif, m, c_row, o_row);
+            let f = lif_row(&lif, m, c_row, o_row);
+            fired += f;
+            if r < real {
+                w.real.fired += f;
+            }
         }
         w.fired = fired;
         w.lif = (rows * cols) as u64;
@@ -1189,6 +1313,12 @@ impl<'p> Machine<'p> {
         w: &mut Work,
     ) -> R<()> {
         let l = self.layer(layer)?;
+        let buf = match l.input.kind {
+            InputKind::Spikes => Buffer::Spk,
+            InputKind::Int => Buffer::Act,
+        };
+        self.origins.retain(|o| !(o.0 == buf && o.1 == sram));
+        self.origins.push((buf, sram, layer, row0));
         let (rows, k0, kcols, rb) = (rows as usize, k0 as usize, kcols as usize, row_bytes as usize);
         if row0 as usize + rows > l.rows as usize || k0 + kcols > l.k_cols as usize {
             return Err(format!(

@@ -74,9 +74,10 @@ pub struct LayerStats {
     pub energy_pj: f64,
     /// Operation counts.
     pub ops: Ops,
-    /// Partition vectors matched and those served by a pattern.
+    /// Non-zero partition vectors matched, over the real samples (each column tile's match
+    /// counted: `matched / vectors` is the L1 hit rate of the interpreter's sparsity report).
     pub vectors: u64,
-    /// Vectors with a pattern.
+    /// Those served by a pattern.
     pub matched: u64,
     /// DRAM bytes moved.
     pub dram_bytes: u64,
@@ -307,6 +308,7 @@ fn run_sample(
     let meta = &program.meta;
     let (s0, count) = (samples.start, samples.len());
     let mut m = Machine::reusing(meta, std::mem::take(reuse));
+    m.set_real_samples(count);
     for (region, (_, bytes)) in meta.regions.iter().zip(&program.sections) {
         m.dram
             .map(region.dram as usize, bytes)
@@ -348,22 +350,22 @@ fn run_sample(
             let l = &mut layers[li];
             l.energy_pj += e.total();
             l.dram_bytes += w.dram_read + w.dram_write;
-            l.vectors += w.vectors;
-            l.matched += w.matched;
-            l.spikes_out += w.fired;
-            l.ops.l1 += w.l1_rows * w.cols;
-            l.ops.l2 += w.l2_rows * w.cols;
+            l.vectors += w.real.vectors;
+            l.matched += w.real.matched;
+            l.spikes_out += w.real.fired;
+            l.ops.l1 += w.real.l1_rows * w.cols;
+            l.ops.l2 += w.real.l2_rows * w.cols;
             span[li].0 = span[li].0.min(sched.start[i]);
             span[li].1 = span[li].1.max(sched.end[i]);
             match *inst {
                 // A match serves the column tile of the PWP fetch that follows it (the backend
                 // re-matches per column tile): bit sparsity would add a row per spike there.
-                Inst::Match { .. } => match_spikes[li] = w.spikes,
+                Inst::Match { .. } => match_spikes[li] = w.real.spikes,
                 Inst::PwpFetch { cols, .. } => {
                     l.ops.bit_sparse += std::mem::take(&mut match_spikes[li]) * cols as u64;
                 }
-                Inst::BsAcc { .. } => l.ops.bit_sparse += w.bs_rows * w.cols,
-                Inst::DenseMac { .. } => l.ops.bit_sparse += w.spikes * w.cols,
+                Inst::BsAcc { .. } => l.ops.bit_sparse += w.real.bs_rows * w.cols,
+                Inst::DenseMac { .. } => l.ops.bit_sparse += w.real.spikes * w.cols,
                 Inst::Sync { .. }
                 | Inst::Halt
                 | Inst::Load { .. }
