@@ -45,8 +45,8 @@ pub struct Options {
     pub target: Target,
     /// Its configuration.
     pub hw: HwConfig,
-    /// Samples per run of the program (`None`: as many as fill one row tile, `m / rows per
-    /// sample`, at least 1).
+    /// Samples per run of the program (`None`: as many as one column tile of partial sums holds
+    /// for every layer, at least 1).
     pub batch: Option<u32>,
 }
 
@@ -383,7 +383,7 @@ pub fn lower(m: &Module, opts: &Options, sample: Option<Vec<u8>>) -> DResult<Pro
         at
     };
 
-    // ---- batch: enough samples to fill a row tile
+    // ---- batch: as many samples as one column tile of partial sums holds
     let max_per_sample = found
         .iter()
         .map(|g| {

@@ -174,7 +174,7 @@ struct CompileArgs {
     elide_weights: bool,
 
     /// Samples processed at once: by the interpreter (default 256), or by one run of a compiled
-    /// program (default: as many as fill a row tile).
+    /// program (default: as many as one column tile of partial sums holds).
     #[arg(long, value_name = "N", value_parser = parse_batch)]
     batch: Option<usize>,
 
