@@ -3,6 +3,7 @@
 //! - [`onnx`]: the ONNX textual syntax (logos lexer, lalrpop grammar, syntax tree);
 //! - [`lower`]: ONNX syntax tree → `snn` dialect, with shape inference;
 //! - [`external`]: initializer data (inline, safetensors, npy, raw external data);
+//! - [`nir`]: NIR files (HDF5) read into typed nodes;
 //! - IR text (`.mlir`, or `-` for stdin) is read by [`phi_dialect::parse`].
 //!
 //! [`read_source`] and [`load_module`] are what the driver calls: a path in, a verified module
@@ -10,6 +11,7 @@
 
 pub mod external;
 pub mod lower;
+pub mod nir;
 pub mod onnx;
 
 use std::io::Read;
