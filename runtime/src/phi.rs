@@ -27,11 +27,18 @@ pub fn partition_vector(row: &[u8], part: usize, k: usize) -> u32 {
 /// when bit sparsity is cheaper (or as cheap).
 #[inline]
 pub fn match_vector(x: u32, patterns: &[u32]) -> Option<(usize, u32)> {
+    matching_rule(x, || nearest(x, patterns))
+}
+
+/// The matching rule on top of a nearest-pattern search: no pattern for popcount ≤ 1, else the
+/// nearest one when `d + 1 < popcount`.
+#[inline]
+fn matching_rule(x: u32, nearest: impl FnOnce() -> Option<(usize, u32)>) -> Option<(usize, u32)> {
     let pop = x.count_ones();
     if pop <= 1 {
         return None;
     }
-    let (index, d) = nearest(x, patterns)?;
+    let (index, d) = nearest()?;
     (d + 1 < pop).then_some((index, d))
 }
 
@@ -187,12 +194,7 @@ impl PatternPlanes {
     /// [`match_vector`] of `x` in this set.
     #[inline]
     pub fn match_vector(&self, x: u32) -> Option<(usize, u32)> {
-        let pop = x.count_ones();
-        if pop <= 1 {
-            return None;
-        }
-        let (index, d) = self.nearest(x)?;
-        (d + 1 < pop).then_some((index, d))
+        matching_rule(x, || self.nearest(x))
     }
 }
 

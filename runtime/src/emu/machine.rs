@@ -611,6 +611,35 @@ fn accumulate<T: Copy, Op: RowOp>(
     Ok(())
 }
 
+/// Spike-driven accumulation of a tile (the bit-sparse unit, and the dense path on spikes): each
+/// row of `acc` (`[rows, cols]`) adds the weight row (of `weights`, `[kcols, cols]`) of every
+/// spike in its row of `spikes` (`kcols` bits per row, whole bytes). Returns the weight rows added, in all rows and in the
+/// first `real` rows. `sel` is scratch.
+fn spike_accumulate(
+    acc: &mut [i32],
+    spikes: &[u8],
+    weights: &[i8],
+    kcols: usize,
+    cols: usize,
+    real: usize,
+    sel: &mut Vec<u32>,
+) -> R<(u64, u64)> {
+    let row_bytes = kcols.div_ceil(8);
+    let (mut all, mut useful) = (0, 0);
+    if cols > 0 && row_bytes > 0 {
+        for (r, (acc_row, bits)) in acc.chunks_exact_mut(cols).zip(spikes.chunks_exact(row_bytes)).enumerate() {
+            sel.clear();
+            spike_rows(bits, kcols, sel);
+            accumulate(acc_row, weights, sel, cols, |v| v as i32)?;
+            all += sel.len() as u64;
+            if r < real {
+                useful += sel.len() as u64;
+            }
+        }
+    }
+    Ok((all, useful))
+}
+
 /// The rows a row of spikes selects (bit `c % 8` of byte `c / 8` is column `c`; columns from
 /// `kcols` on are ignored), as add codes appended to `out`.
 #[inline(always)]
@@ -878,18 +907,7 @@ impl<'p> Machine<'p> {
                 let [xb, wb, sb] = self.bufs.many([Buffer::Spk, Buffer::Wgt, Buffer::Psum])?;
                 let (xb, wb) = (&xb[xr], view::<i8>(&wb[wr])?);
                 let acc = view_mut::<i32>(&mut sb[pr])?;
-                let sel = &mut self.rows;
-                if cols > 0 && row_bytes > 0 {
-                    for (r, (acc_row, bits)) in acc.chunks_exact_mut(cols).zip(xb.chunks_exact(row_bytes)).enumerate() {
-                        sel.clear();
-                        spike_rows(bits, kcols, sel);
-                        accumulate(acc_row, wb, sel, cols, |v| v as i32)?;
-                        w.bs_rows += sel.len() as u64;
-                        if r < real {
-                            w.real.bs_rows += sel.len() as u64;
-                        }
-                    }
-                }
+                (w.bs_rows, w.real.bs_rows) = spike_accumulate(acc, xb, wb, kcols, cols, real, &mut self.rows)?;
                 w.real.spikes = w.real.bs_rows;
                 w.sram[Buffer::Spk.code() as usize] += (rows * row_bytes) as u64;
                 w.sram[Buffer::Wgt.code() as usize] += w.bs_rows * cols as u64;
@@ -913,20 +931,7 @@ impl<'p> Machine<'p> {
                         let [xb, wb, sb] = self.bufs.many([Buffer::Spk, Buffer::Wgt, Buffer::Psum])?;
                         let (xb, wb) = (&xb[sr], view::<i8>(&wb[wr])?);
                         let acc = view_mut::<i32>(&mut sb[pr])?;
-                        let sel = &mut self.rows;
-                        if cols > 0 && row_bytes > 0 {
-                            for (r, (acc_row, bits)) in
-                                acc.chunks_exact_mut(cols).zip(xb.chunks_exact(row_bytes)).enumerate()
-                            {
-                                sel.clear();
-                                spike_rows(bits, kcols, sel);
-                                accumulate(acc_row, wb, sel, cols, |v| v as i32)?;
-                                w.spikes += sel.len() as u64;
-                                if r < real {
-                                    w.real.spikes += sel.len() as u64;
-                                }
-                            }
-                        }
+                        (w.spikes, w.real.spikes) = spike_accumulate(acc, xb, wb, kcols, cols, real, &mut self.rows)?;
                     }
                     InputKind::Int => {
                         let ar = self.bufs.range(Buffer::Act, src, rows * kcols * 4)?;
