@@ -214,7 +214,7 @@ Block <decay: float = 0.75> (inp, weight) => (out)
         .filter_map(|&o| match &m.op(o).kind {
             OpKind::Snn(SnnOp::Lif(n)) => match n.params {
                 NeuronParams::Float { beta, .. } => Some(beta),
-                NeuronParams::Fixed { .. } => None,
+                NeuronParams::Fixed { .. } | NeuronParams::FloatPerNeuron { .. } => None,
             },
             OpKind::Snn(_) | OpKind::Phi(_) => None,
         })

@@ -13,13 +13,13 @@
 //! element budget is an error, not an allocation.
 
 use phi_dialect::ir::{Module, OpId, ValueId};
-use phi_dialect::ops::snn::{Conv2d, Linear, Pool};
+use phi_dialect::ops::snn::{Coef, Conv2d, Linear, NeuronParams, Pool};
 use phi_dialect::ops::{OpKind, PhiOp, SnnOp};
 use phi_dialect::weights::{Weight, WeightData, WeightId};
 use phi_dialect::{DResult, Diagnostic, ElemType, TensorType};
 
 use crate::kernels::{self, Bias, Geometry, PoolKind, Weights};
-use crate::neuron::Lif;
+use crate::neuron::{FloatLif, Lif};
 use crate::phi;
 use crate::tensor::{Data, Tensor};
 
@@ -253,8 +253,40 @@ fn run_chunk(
                 }
                 SnnOp::Lif(neuron) | SnnOp::If(neuron) => {
                     let x = get(data.operands[0]);
-                    let lif = Lif::from_params(neuron.params, neuron.reset);
-                    Some(Tensor::new(x.shape.clone(), Data::Spikes(scan(&x.data, x.shape[0], x.shape[1], lif))))
+                    let spikes = match (Lif::from_params(neuron.params, neuron.reset), neuron.params) {
+                        (Some(lif), _) => scan(&x.data, x.shape[0], x.shape[1], lif),
+                        (None, NeuronParams::FloatPerNeuron { beta, threshold }) => {
+                            let thr = floats(m, threshold, loc)?;
+                            let betas = match beta {
+                                Some(b) => floats(m, b, loc)?,
+                                None => vec![1.0; thr.len()],
+                            };
+                            let neurons: Vec<FloatLif> = betas
+                                .iter()
+                                .zip(&thr)
+                                .map(|(&beta, &threshold)| FloatLif { beta, threshold, reset: neuron.reset })
+                                .collect();
+                            scan_per_neuron(&x.data, x.shape[0], x.shape[1], &neurons)
+                        }
+                        (None, NeuronParams::Float { .. } | NeuronParams::Fixed { .. }) => {
+                            unreachable!("scalar parameters make one neuron")
+                        }
+                    };
+                    Some(Tensor::new(x.shape.clone(), Data::Spikes(spikes)))
+                }
+                SnnOp::Li { beta } => {
+                    let x = get(data.operands[0]);
+                    let f = x.data.len() / (x.shape[0] * x.shape[1]).max(1);
+                    let betas = match *beta {
+                        Coef::Scalar(b) => vec![b; f],
+                        Coef::PerNeuron(w) => floats(m, w, loc)?,
+                    };
+                    Some(Tensor::new(x.shape.clone(), Data::F32(integrate(&x.data, x.shape[0], x.shape[1], &betas))))
+                }
+                SnnOp::Mul => {
+                    let (a, b) = (get(data.operands[0]), get(data.operands[1]));
+                    let ty = result_ty.expect("one result");
+                    Some(Tensor::new(shape(ty), kernels::mul(&a.data, &b.data, ty.elem == ElemType::F32)))
                 }
                 SnnOp::Flatten | SnnOp::Reshape => {
                     let x = get(data.operands[0]);
@@ -404,6 +436,53 @@ fn run_phi<'t>(
         }
     };
     Ok(Tensor::new(out_shape, Data::I32(data)))
+}
+
+/// The f32 values of a weight (per-neuron coefficients; the verifier checked the type).
+fn floats(m: &Module, id: WeightId, loc: &phi_dialect::Location) -> DResult<Vec<f32>> {
+    let w = m.weights.get(id);
+    match &w.data {
+        WeightData::F32(v) => Ok(v.clone()),
+        WeightData::Elided => Err(elided(w, loc)),
+        WeightData::I1(_) | WeightData::I8(_) | WeightData::I16(_) | WeightData::I32(_) => {
+            Err(Diagnostic::error(format!("per-neuron coefficient `{}` must be f32", w.name)).with_loc(loc, ""))
+        }
+    }
+}
+
+/// The scan of [`scan`] with one float neuron per feature (`neurons.len()` = features).
+fn scan_per_neuron(x: &Data, n: usize, t: usize, neurons: &[FloatLif]) -> Vec<u8> {
+    let f = neurons.len();
+    let mut out = vec![0u8; x.len()];
+    let Data::F32(cur) = x else { unreachable!("the verifier gives per-neuron float parameters an f32 current") };
+    for s in 0..n {
+        let mut v = vec![0f32; f];
+        for step in 0..t {
+            let base = (s * t + step) * f;
+            for (j, p) in neurons.iter().enumerate() {
+                out[base + j] = p.step(&mut v[j], cur[base + j]) as u8;
+            }
+        }
+    }
+    out
+}
+
+/// The leaky integrator over time: `v ← beta·v + x` per feature, returning every `v`.
+fn integrate(x: &Data, n: usize, t: usize, betas: &[f32]) -> Vec<f32> {
+    let f = betas.len();
+    let Data::F32(cur) = x else { unreachable!("the verifier gives snn.li an f32 input") };
+    let mut out = vec![0f32; cur.len()];
+    for s in 0..n {
+        let mut v = vec![0f32; f];
+        for step in 0..t {
+            let base = (s * t + step) * f;
+            for j in 0..f {
+                v[j] = betas[j] * v[j] + cur[base + j];
+                out[base + j] = v[j];
+            }
+        }
+    }
+    out
 }
 
 /// The neuron scan over time: currents `[N, T, F…]` → spikes of the same shape.

@@ -249,6 +249,22 @@ pub fn add(a: &Data, b: &Data, float: bool) -> Data {
     }
 }
 
+/// Element-wise product with suffix broadcasting, as [`add`] (wrapping in i32).
+pub fn mul(a: &Data, b: &Data, float: bool) -> Data {
+    let n = a.len();
+    let m = b.len().max(1);
+    if float {
+        Data::F32((0..n).map(|i| a.get_f32(i) * b.get_f32(i % m)).collect())
+    } else {
+        let get = |d: &Data, i: usize| match d {
+            Data::Spikes(v) => v[i] as i32,
+            Data::I32(v) => v[i],
+            Data::F32(v) => v[i] as i32,
+        };
+        Data::I32((0..n).map(|i| get(a, i).wrapping_mul(get(b, i % m))).collect())
+    }
+}
+
 /// Builds data of the same element type as `d` with `n` elements, element `i` taken from
 /// `d[src(i)]` (zero when `src` gives `None`).
 fn gather(d: &Data, n: usize, src: impl Fn(usize) -> Option<usize>) -> Data {

@@ -157,11 +157,15 @@ pub enum Lif {
 }
 
 impl Lif {
-    /// From the dialect's parameters.
-    pub fn from_params(params: NeuronParams, reset: Reset) -> Lif {
+    /// From the dialect's parameters; `None` for per-neuron parameters, which are not one
+    /// neuron (the interpreter builds a [`FloatLif`] per neuron from their weights).
+    pub fn from_params(params: NeuronParams, reset: Reset) -> Option<Lif> {
         match params {
-            NeuronParams::Float { beta, threshold } => Lif::Float(FloatLif { beta, threshold, reset }),
-            NeuronParams::Fixed { leak, shift, threshold } => Lif::Fixed(FixedLif { leak, shift, threshold, reset }),
+            NeuronParams::Float { beta, threshold } => Some(Lif::Float(FloatLif { beta, threshold, reset })),
+            NeuronParams::Fixed { leak, shift, threshold } => {
+                Some(Lif::Fixed(FixedLif { leak, shift, threshold, reset }))
+            }
+            NeuronParams::FloatPerNeuron { .. } => None,
         }
     }
 }

@@ -87,7 +87,7 @@ fn neuron_of(m: &Module, gemm_out: ValueId) -> Option<(Neuron, ValueId)> {
             NeuronParams::Fixed { leak, shift, threshold } => {
                 Some((Neuron { leak, shift, threshold, reset_zero: n.reset == Reset::Zero }, m.result(user)))
             }
-            NeuronParams::Float { .. } => None,
+            NeuronParams::Float { .. } | NeuronParams::FloatPerNeuron { .. } => None,
         },
         OpKind::Snn(_) | OpKind::Phi(_) => None,
     }
@@ -170,6 +170,8 @@ fn gemms(m: &Module) -> DResult<Vec<Gemm>> {
                 | SnnOp::SumPool(_)
                 | SnnOp::AvgPool { .. }
                 | SnnOp::Add
+                | SnnOp::Mul
+                | SnnOp::Li { .. }
                 | SnnOp::Im2col(_)
                 | SnnOp::Transpose { .. }
                 | SnnOp::Concat { .. }),

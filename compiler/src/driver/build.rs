@@ -133,7 +133,7 @@ pub fn run(a: &CompileArgs, model: &str, sources: &mut SourceMap) -> Result<(), 
             "--quantized is for --emit=snn and --interpret: compiling to a program always quantises".into(),
         ));
     }
-    let m0 = super::load(model, sources, WeightMode::Load)?;
+    let m0 = super::load(model, sources, WeightMode::Load, &a.nir_options(model)?)?;
     let model_dir = super::model_dir(model);
     let mut sink = std::io::sink();
     let cx = PassContext { model_dir: model_dir.clone(), calib: a.calib.clone(), remarks: &mut sink, progress: false };

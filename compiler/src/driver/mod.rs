@@ -94,9 +94,22 @@ impl From<TargetArg> for phi_dialect::program::Target {
 
 #[derive(Debug, Args)]
 struct CompileArgs {
-    /// Model: ONNX text (.snn, .onnxtxt, .onnxtext), IR text (.mlir), or - for IR text on stdin.
+    /// Model: ONNX text (.snn, .onnxtxt, .onnxtext), a NIR graph (.nir), IR text (.mlir), or - for IR text on stdin.
     #[arg(value_name = "MODEL")]
     model: Option<String>,
+
+    /// Time steps of a .nir model (a NIR graph describes one step).
+    #[arg(long, value_name = "T")]
+    time_steps: Option<usize>,
+
+    /// The Euler step (seconds) that turns a .nir model's time constants into per-step decays
+    /// (beta = 1 − dt/tau); snnTorch exports with 1e-4.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::frontend::nir_import::DEFAULT_DT)]
+    nir_dt: f64,
+
+    /// The inputs of a .nir model are spikes (i1) rather than real values (f32).
+    #[arg(long)]
+    nir_spiking_input: bool,
 
     /// Only check that MODEL is valid ONNX textual syntax (any ops and domains).
     #[arg(long, conflicts_with_all = ["emit", "interpret", "quantized", "passes", "report_sparsity"])]
@@ -259,10 +272,34 @@ fn write_text(path: Option<&PathBuf>, text: &str) -> DResult<()> {
 }
 
 /// Loads MODEL into a verified module, keeping its text in `sources` for diagnostics.
-pub fn load(model: &str, sources: &mut SourceMap, mode: WeightMode) -> Result<Module, Failure> {
+pub fn load(
+    model: &str,
+    sources: &mut SourceMap,
+    mode: WeightMode,
+    nir: &frontend::ImportOptions,
+) -> Result<Module, Failure> {
     let src = frontend::read_source(model)?;
     *sources = src.sources.clone();
-    Ok(frontend::load_module(&src, mode)?)
+    Ok(frontend::load_module_with(&src, mode, nir)?)
+}
+
+impl CompileArgs {
+    /// The NIR importer's options; they apply to .nir models only.
+    fn nir_options(&self, model: &str) -> Result<frontend::ImportOptions, Failure> {
+        let set = self.time_steps.is_some()
+            || self.nir_spiking_input
+            || self.nir_dt != crate::frontend::nir_import::DEFAULT_DT;
+        if set && InputKind::of(model) != Some(InputKind::Nir) {
+            return Err(Failure::Usage(
+                "--time-steps, --nir-dt and --nir-spiking-input apply to .nir models only".into(),
+            ));
+        }
+        Ok(frontend::ImportOptions {
+            time_steps: self.time_steps,
+            dt: self.nir_dt,
+            spiking_input: self.nir_spiking_input,
+        })
+    }
 }
 
 fn run_compile(a: &CompileArgs, sources: &mut SourceMap) -> Result<(), Failure> {
@@ -292,7 +329,7 @@ fn run_compile(a: &CompileArgs, sources: &mut SourceMap) -> Result<(), Failure> 
     if a.emit == Some(Emit::Isa) || (a.emit.is_none() && !a.interpret && !a.report_sparsity) {
         return build::run(a, model, sources);
     }
-    let mut m = load(model, sources, WeightMode::Load)?;
+    let mut m = load(model, sources, WeightMode::Load, &a.nir_options(model)?)?;
     let print = PrintOptions { debug_info: a.print_debuginfo, elide_weights: a.elide_weights };
     let pipeline = match (&a.passes, a.emit, a.report_sparsity) {
         (Some(p), _, _) => Some(p.clone()),

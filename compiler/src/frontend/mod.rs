@@ -3,7 +3,7 @@
 //! - [`onnx`]: the ONNX textual syntax (logos lexer, lalrpop grammar, syntax tree);
 //! - [`lower`]: ONNX syntax tree → `snn` dialect, with shape inference;
 //! - [`external`]: initializer data (inline, safetensors, npy, raw external data);
-//! - [`nir`]: NIR files (HDF5) read into typed nodes;
+//! - [`nir`]: NIR files (HDF5) read into typed nodes; [`nir_import`]: NIR graph → `snn` dialect;
 //! - IR text (`.mlir`, or `-` for stdin) is read by [`phi_dialect::parse`].
 //!
 //! [`read_source`] and [`load_module`] are what the driver calls: a path in, a verified module
@@ -12,6 +12,7 @@
 pub mod external;
 pub mod lower;
 pub mod nir;
+pub mod nir_import;
 pub mod onnx;
 
 use std::io::Read;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use phi_dialect::{DResult, Diagnostic, FileId, Module, SourceMap};
 
 pub use lower::WeightMode;
+pub use nir_import::ImportOptions;
 
 /// What a model file holds, by its name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +30,8 @@ pub enum InputKind {
     OnnxText,
     /// The toolchain's own IR text (`.mlir`, or `-` for stdin).
     IrText,
+    /// A NIR graph (`.nir`, HDF5).
+    Nir,
 }
 
 /// Largest model text accepted (bytes).
@@ -43,6 +47,7 @@ impl InputKind {
         match ext.as_str() {
             "snn" | "onnxtxt" | "onnxtext" => Some(InputKind::OnnxText),
             "mlir" => Some(InputKind::IrText),
+            "nir" => Some(InputKind::Nir),
             _ => None,
         }
     }
@@ -64,8 +69,14 @@ pub struct Source {
 pub fn read_source(path: &str) -> DResult<Source> {
     let kind = InputKind::of(path).ok_or_else(|| {
         Diagnostic::error(format!("`{path}`: unknown model file type"))
-            .with_help("ONNX text ends in .snn, .onnxtxt or .onnxtext; IR text in .mlir; `-` reads IR text from stdin")
+            .with_help("ONNX text ends in .snn, .onnxtxt or .onnxtext; IR text in .mlir; NIR graphs in .nir; `-` reads IR text from stdin")
     })?;
+    if kind == InputKind::Nir {
+        // binary: read by the NIR reader; the map holds the name for diagnostics
+        let mut sources = SourceMap::new();
+        let file = sources.add(path.to_string(), String::new());
+        return Ok(Source { sources, file, path: Some(PathBuf::from(path)), kind });
+    }
     let mut text = String::new();
     let (name, disk) = if path == "-" {
         std::io::stdin()
@@ -90,7 +101,17 @@ pub fn read_source(path: &str) -> DResult<Source> {
 
 /// Parses (and for ONNX text, lowers) a source into a verified `snn` module.
 pub fn load_module(src: &Source, mode: WeightMode) -> DResult<Module> {
+    load_module_with(src, mode, &ImportOptions::default())
+}
+
+/// [`load_module`] with the options of the NIR importer.
+pub fn load_module_with(src: &Source, mode: WeightMode, nir_opts: &ImportOptions) -> DResult<Module> {
     match src.kind {
+        InputKind::Nir => {
+            let path = src.path.as_deref().expect("a NIR source is a file");
+            let file = nir::read(path)?;
+            nir_import::import(&file, &path.display().to_string(), nir_opts)
+        }
         InputKind::IrText => {
             let m = phi_dialect::parse_module(&src.sources, src.file)?;
             phi_dialect::verify(&m)?;

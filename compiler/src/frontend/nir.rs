@@ -5,7 +5,8 @@
 //! group. Every node is a group with a `type` string and one dataset per parameter; a
 //! `NIRGraph` holds its nodes in `nodes/<name>/…` and an `edges` `E × 2` string table (an edge
 //! end `g.x` names node `x` inside subgraph `g`). Parameters are float32 or float64 (a file may
-//! mix them; both become `f32`), integers are int64 scalars or vectors, a convolution's
+//! mix them; both are kept as `f64`, so that derived coefficients are computed from the stored
+//! values, and weights are rounded to `f32` once by the importer), integers are int64 scalars or vectors, a convolution's
 //! `padding` is integers or the string `same` / `valid`; `v_reset` is absent in files of
 //! nir < 1.0.8 (read as 0 by the importer). What each node computes, and the fixtures written by
 //! the real `nir` package that the tests read, are in `tests/nir/README.md`.
@@ -48,8 +49,8 @@ pub const NODE_TYPES: &[&str] = &[
 pub struct Array {
     /// Shape (empty for a scalar).
     pub shape: Vec<usize>,
-    /// Values.
-    pub data: Vec<f32>,
+    /// Values (float32 data widened exactly).
+    pub data: Vec<f64>,
 }
 
 /// A convolution's padding.
@@ -240,15 +241,15 @@ fn check_size(ds: &Dataset, at: &str) -> R<()> {
 fn floats(ds: &Dataset, at: &str) -> R<Array> {
     check_size(ds, at)?;
     let shape: Vec<usize> = ds.shape().iter().map(|&d| d as usize).collect();
-    let data: Vec<f32> = match ds.dtype() {
+    let data: Vec<f64> = match ds.dtype() {
         Datatype::FloatingPoint { size: 4, .. } => {
-            ds.read_array::<f32>().map_err(|e| format!("{at}: {e}"))?.iter().copied().collect()
+            ds.read_array::<f32>().map_err(|e| format!("{at}: {e}"))?.iter().map(|&x| x as f64).collect()
         }
         Datatype::FloatingPoint { size: 8, .. } => {
-            ds.read_array::<f64>().map_err(|e| format!("{at}: {e}"))?.iter().map(|&x| x as f32).collect()
+            ds.read_array::<f64>().map_err(|e| format!("{at}: {e}"))?.iter().copied().collect()
         }
         Datatype::FixedPoint { size: 8, signed: true, .. } => {
-            ds.read_array::<i64>().map_err(|e| format!("{at}: {e}"))?.iter().map(|&x| x as f32).collect()
+            ds.read_array::<i64>().map_err(|e| format!("{at}: {e}"))?.iter().map(|&x| x as f64).collect()
         }
         other @ (Datatype::FixedPoint { .. }
         | Datatype::FloatingPoint { .. }

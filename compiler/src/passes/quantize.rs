@@ -276,7 +276,20 @@ pub fn quantize_with(m: &mut Module, leak_bits: u32) -> DResult<QuantReport> {
                 m.set_ty(r, ty);
             }
             OpKind::Snn(SnnOp::Lif(n) | SnnOp::If(n)) => {
-                let NeuronParams::Float { beta, threshold } = n.params else { continue };
+                let (beta, threshold) = match n.params {
+                    NeuronParams::Float { beta, threshold } => (beta, threshold),
+                    NeuronParams::Fixed { .. } => continue,
+                    NeuronParams::FloatPerNeuron { .. } => {
+                        return Err(Diagnostic::error(format!(
+                            "`{}` has a decay and threshold per neuron, which the integer datapath does not support",
+                            d.kind.name()
+                        ))
+                        .with_loc(&d.loc, "this neuron")
+                        .with_help(
+                            "the integer model has one leak and one threshold per layer; a NIR graph exported with uniform tau and v_threshold per layer imports with scalar parameters",
+                        ));
+                    }
+                };
                 let x = d.operands[0];
                 let s = group_scale(&mut parent, x).unwrap_or_else(|| input_unit(m, x));
                 let thr = (threshold / s).round();
@@ -292,6 +305,13 @@ pub fn quantize_with(m: &mut Module, leak_bits: u32) -> DResult<QuantReport> {
                 let mut n = *n;
                 n.params = NeuronParams::Fixed { leak, shift, threshold: thr as i32 };
                 m.op_mut(op).kind = OpKind::Snn(if is_if { SnnOp::If(n) } else { SnnOp::Lif(n) });
+            }
+            OpKind::Snn(SnnOp::Li { .. } | SnnOp::Mul) => {
+                return Err(Diagnostic::error(format!("`{}` has no integer form", d.kind.name()))
+                    .with_loc(&d.loc, "this op")
+                    .with_help(
+                        "the integer datapath has synaptic layers, spiking neurons, pools and shape ops; run the float model with --interpret",
+                    ));
             }
             OpKind::Snn(_) | OpKind::Phi(_) => {}
         }

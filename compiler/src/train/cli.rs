@@ -123,6 +123,9 @@ fn net_spec(m: &Module) -> Result<(NetSpec, Vec<TrainLayer>), Failure> {
                     layers.push(LayerSpec::Lif { beta, threshold, reset: n.reset })
                 }
                 NeuronParams::Fixed { .. } => return Err(unsupported("an integer neuron", &data.loc)),
+                NeuronParams::FloatPerNeuron { .. } => {
+                    return Err(unsupported("a neuron with per-neuron parameters", &data.loc));
+                }
             },
             OpKind::Snn(SnnOp::Output(_)) => {}
             OpKind::Snn(
@@ -133,6 +136,8 @@ fn net_spec(m: &Module) -> Result<(NetSpec, Vec<TrainLayer>), Failure> {
                 | SnnOp::SumPool(_)
                 | SnnOp::AvgPool { .. }
                 | SnnOp::Add
+                | SnnOp::Mul
+                | SnnOp::Li { .. }
                 | SnnOp::Im2col(_)
                 | SnnOp::Transpose { .. }
                 | SnnOp::Concat { .. }),

@@ -13,8 +13,10 @@
 //! | `snn.constant`  | —               | the weight's type | `value` |
 //! | `snn.linear`    | `T×K`           | `T×N` f32/i32     | `weight` (K×N), `bias`? (N) |
 //! | `snn.conv2d`    | `T×C×H×W`       | `T×O×H'×W'`       | `weight` (O×C/g×kh×kw), `bias`?, `strides`, `pads` (top, left, bottom, right), `dilations`, `groups` |
-//! | `snn.lif`       | `T×…` f32/i32   | `T×…` i1          | `beta`+`threshold` (f32) or `leak`+`leak_shift`+`threshold` (i32), `reset` |
-//! | `snn.if`        | `T×…` f32/i32   | `T×…` i1          | `threshold` (f32 or i32), `reset` |
+//! | `snn.lif`       | `T×…` f32/i32   | `T×…` i1          | `beta`+`threshold` (f32, or per neuron: f32 resources of the step shape) or `leak`+`leak_shift`+`threshold` (i32), `reset` |
+//! | `snn.if`        | `T×…` f32/i32   | `T×…` i1          | `threshold` (f32, per-neuron f32 resource, or i32), `reset` |
+//! | `snn.li`        | `T×…` f32       | `T×…` f32         | `beta` (f32, or a per-neuron f32 resource): `v ← beta·v + x`, the result is `v` |
+//! | `snn.mul`       | `T×…`, `…`      | like `snn.add`    | — (element-wise product; the second operand broadcasts as a suffix) |
 //! | `snn.flatten`   | `T×…`           | `T×prod(…)`       | — |
 //! | `snn.reshape`   | `T×…`           | `T×…` (same count)| — (the result type is the shape) |
 //! | `snn.sum_pool`  | `T×C×H×W`       | `T×C×H'×W'` (i32, or f32 for f32 input) | `kernel_shape`, `strides`, `pads` |
@@ -63,6 +65,16 @@ impl Reset {
     }
 }
 
+/// A coefficient shared by every neuron, or one per neuron (an f32 weight whose shape is the
+/// per-step shape of the op's input, i.e. without the time dimension).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Coef {
+    /// One value for all neurons.
+    Scalar(f32),
+    /// One value per neuron.
+    PerNeuron(WeightId),
+}
+
 /// Neuron parameters, float or fixed-point.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum NeuronParams {
@@ -72,6 +84,14 @@ pub enum NeuronParams {
         beta: f32,
         /// Firing threshold.
         threshold: f32,
+    },
+    /// Float model with one decay and one threshold per neuron (imported NIR graphs): f32
+    /// weights of the per-step shape. `beta` is `None` for `snn.if` (decay 1).
+    FloatPerNeuron {
+        /// Decays in [0, 1].
+        beta: Option<WeightId>,
+        /// Firing thresholds (finite).
+        threshold: WeightId,
     },
     /// Integer model: `v ← ((v·leak + 2^(shift−1)) >> shift) + I`, spike when `v > threshold`.
     Fixed {
@@ -159,6 +179,13 @@ pub enum SnnOp {
     Lif(Neuron),
     /// Integrate-and-fire neurons (no leak).
     If(Neuron),
+    /// Leaky integrator (a membrane without threshold): `v ← beta·v + x`, result `v`.
+    Li {
+        /// Decay in [0, 1].
+        beta: Coef,
+    },
+    /// Element-wise product (a per-neuron gain, NIR `Scale`).
+    Mul,
     /// Flattens everything but the time dimension.
     Flatten,
     /// Reshapes everything but the time dimension.
@@ -208,7 +235,7 @@ const MAX_DIM: i64 = 1 << 20;
 
 impl SnnOp {
     /// Generic names of every op of the dialect.
-    pub const NAMES: [&'static str; 15] = [
+    pub const NAMES: [&'static str; 17] = [
         "snn.input",
         "snn.output",
         "snn.constant",
@@ -224,6 +251,8 @@ impl SnnOp {
         "snn.im2col",
         "snn.transpose",
         "snn.concat",
+        "snn.li",
+        "snn.mul",
     ];
 
     /// The generic name.
@@ -244,6 +273,8 @@ impl SnnOp {
             SnnOp::Im2col(_) => "snn.im2col",
             SnnOp::Transpose { .. } => "snn.transpose",
             SnnOp::Concat { .. } => "snn.concat",
+            SnnOp::Li { .. } => "snn.li",
+            SnnOp::Mul => "snn.mul",
         }
     }
 
@@ -261,8 +292,9 @@ impl SnnOp {
             | SnnOp::SumPool(_)
             | SnnOp::AvgPool { .. }
             | SnnOp::Im2col(_)
+            | SnnOp::Li { .. }
             | SnnOp::Transpose { .. } => Arity::Exact(1),
-            SnnOp::Add => Arity::Exact(2),
+            SnnOp::Add | SnnOp::Mul => Arity::Exact(2),
             SnnOp::Concat { .. } => Arity::AtLeast(1),
         }
     }
@@ -284,6 +316,8 @@ impl SnnOp {
             | SnnOp::Add
             | SnnOp::Im2col(_)
             | SnnOp::Transpose { .. }
+            | SnnOp::Li { .. }
+            | SnnOp::Mul
             | SnnOp::Concat { .. } => 1,
         }
     }
@@ -294,10 +328,14 @@ impl SnnOp {
             SnnOp::Constant { value } => vec![*value],
             SnnOp::Linear(l) => std::iter::once(l.weight).chain(l.bias).collect(),
             SnnOp::Conv2d(c) => std::iter::once(c.weight).chain(c.bias).collect(),
+            SnnOp::Lif(n) | SnnOp::If(n) => match n.params {
+                NeuronParams::FloatPerNeuron { beta, threshold } => beta.into_iter().chain([threshold]).collect(),
+                NeuronParams::Float { .. } | NeuronParams::Fixed { .. } => Vec::new(),
+            },
+            SnnOp::Li { beta: Coef::PerNeuron(w) } => vec![*w],
+            SnnOp::Li { beta: Coef::Scalar(_) } | SnnOp::Mul => Vec::new(),
             SnnOp::Input(_)
             | SnnOp::Output(_)
-            | SnnOp::Lif(_)
-            | SnnOp::If(_)
             | SnnOp::Flatten
             | SnnOp::Reshape
             | SnnOp::SumPool(_)
@@ -319,10 +357,19 @@ impl SnnOp {
                     *b = f(*b);
                 }
             }
+            SnnOp::Lif(n) | SnnOp::If(n) => match &mut n.params {
+                NeuronParams::FloatPerNeuron { beta, threshold } => {
+                    if let Some(b) = beta {
+                        *b = f(*b);
+                    }
+                    *threshold = f(*threshold);
+                }
+                NeuronParams::Float { .. } | NeuronParams::Fixed { .. } => {}
+            },
+            SnnOp::Li { beta: Coef::PerNeuron(w) } => *w = f(*w),
+            SnnOp::Li { beta: Coef::Scalar(_) } | SnnOp::Mul => {}
             SnnOp::Input(_)
             | SnnOp::Output(_)
-            | SnnOp::Lif(_)
-            | SnnOp::If(_)
             | SnnOp::Flatten
             | SnnOp::Reshape
             | SnnOp::SumPool(_)
@@ -381,8 +428,21 @@ impl SnnOp {
                         }
                         out.push(("threshold", Attr::Int(threshold as i64, IntTy::I32)));
                     }
+                    NeuronParams::FloatPerNeuron { beta, threshold } => {
+                        if let (true, Some(b)) = (is_lif, beta) {
+                            out.push(("beta", res(b)));
+                        }
+                        out.push(("threshold", res(threshold)));
+                    }
                 }
             }
+            SnnOp::Li { beta } => out.push((
+                "beta",
+                match beta {
+                    Coef::Scalar(b) => Attr::F32(*b),
+                    Coef::PerNeuron(w) => res(*w),
+                },
+            )),
             SnnOp::SumPool(p) | SnnOp::AvgPool { pool: p, .. } => {
                 out.push(("kernel_shape", arr(&p.kernel)));
                 out.push(("strides", arr(&p.strides)));
@@ -400,7 +460,7 @@ impl SnnOp {
             }
             SnnOp::Transpose { perm } => out.push(("perm", arr(perm))),
             SnnOp::Concat { axis } => out.push(("axis", Attr::Int(*axis as i64, IntTy::I64))),
-            SnnOp::Flatten | SnnOp::Reshape | SnnOp::Add => {}
+            SnnOp::Flatten | SnnOp::Reshape | SnnOp::Add | SnnOp::Mul => {}
         }
         out
     }
@@ -434,7 +494,11 @@ impl SnnOp {
                 let is_lif = name == "snn.lif";
                 let reset = Reset::from_name(&a.choice("reset", &["subtract", "zero"])?).expect("checked choice");
                 let fixed = if is_lif { a.has("leak") } else { threshold_is_int(a) };
-                let params = if fixed {
+                let per_neuron = matches!(a.peek("threshold"), Some(Attr::Resource { .. }));
+                let params = if per_neuron {
+                    let beta = if is_lif { Some(a.resource("beta")?) } else { None };
+                    NeuronParams::FloatPerNeuron { beta, threshold: a.resource("threshold")? }
+                } else if fixed {
                     let (leak, shift) = if is_lif {
                         let shift = a.int("leak_shift", 0..=30)? as u32;
                         (a.int("leak", 0..=(1i64 << shift))? as i32, shift)
@@ -461,6 +525,13 @@ impl SnnOp {
             "snn.flatten" => SnnOp::Flatten,
             "snn.reshape" => SnnOp::Reshape,
             "snn.add" => SnnOp::Add,
+            "snn.mul" => SnnOp::Mul,
+            "snn.li" => SnnOp::Li {
+                beta: match a.peek("beta") {
+                    Some(Attr::Resource { .. }) => Coef::PerNeuron(a.resource("beta")?),
+                    _ => Coef::Scalar(a.f32("beta")?),
+                },
+            },
             "snn.sum_pool" => SnnOp::SumPool(pool(a)?),
             "snn.avg_pool" => SnnOp::AvgPool { pool: pool(a)?, count_include_pad: a.boolean("count_include_pad")? },
             _ => return Ok(None),
@@ -537,7 +608,13 @@ impl SnnOp {
                             return Err(format!("{} leak {leak} / 2^{shift} is outside [0, 1]", self.name()));
                         }
                     }
-                    (NeuronParams::Float { .. }, e) => {
+                    (NeuronParams::FloatPerNeuron { beta, threshold }, ElemType::F32) => {
+                        if let Some(b) = beta {
+                            per_neuron(weights, b, x, "beta", self.name(), |v| (0.0..=1.0).contains(&v))?;
+                        }
+                        per_neuron(weights, threshold, x, "threshold", self.name(), f32::is_finite)?;
+                    }
+                    (NeuronParams::Float { .. } | NeuronParams::FloatPerNeuron { .. }, e) => {
                         return Err(format!("{} with float parameters needs an f32 current, found {e}", self.name()));
                     }
                     (NeuronParams::Fixed { .. }, e) => {
@@ -545,6 +622,20 @@ impl SnnOp {
                     }
                 }
                 one(x.with_elem(ElemType::I1))
+            }
+            SnnOp::Li { beta } => {
+                let x = ops[0];
+                if x.rank() < 2 || x.elem != ElemType::F32 {
+                    return Err(format!("snn.li input {x} must be a time-major (T×…) f32 tensor"));
+                }
+                match *beta {
+                    Coef::Scalar(b) if !(0.0..=1.0).contains(&b) => {
+                        return Err(format!("snn.li beta = {b} is outside [0, 1]"));
+                    }
+                    Coef::Scalar(_) => {}
+                    Coef::PerNeuron(w) => per_neuron(weights, w, x, "beta", self.name(), |v| (0.0..=1.0).contains(&v))?,
+                }
+                one(x.clone())
             }
             SnnOp::Flatten => {
                 let x = ops[0];
@@ -564,14 +655,15 @@ impl SnnOp {
                 };
                 one(TensorType::new(vec![x.shape[0], x.shape[1], h, w], elem))
             }
-            SnnOp::Add => {
+            SnnOp::Add | SnnOp::Mul => {
                 let (a, b) = (ops[0], ops[1]);
+                let name = self.name();
                 if a.rank() < 2 {
-                    return Err(format!("snn.add first operand {a} is not time-major (T×…)"));
+                    return Err(format!("{name} first operand {a} is not time-major (T×…)"));
                 }
                 if b.rank() > a.rank() || a.shape[a.rank() - b.rank()..] != b.shape[..] {
                     return Err(format!(
-                        "snn.add operands {a} and {b} do not broadcast: the second must equal the first or a suffix of its shape"
+                        "{name} operands {a} and {b} do not broadcast: the second must equal the first or a suffix of its shape"
                     ));
                 }
                 let elem =
@@ -669,12 +761,41 @@ impl SnnOp {
                 | SnnOp::SumPool(_)
                 | SnnOp::AvgPool { .. }
                 | SnnOp::Add
+                | SnnOp::Mul
+                | SnnOp::Li { .. }
                 | SnnOp::Im2col(_)
                 | SnnOp::Transpose { .. }
                 | SnnOp::Concat { .. } => unreachable!("these ops have a type rule"),
             },
         }
     }
+}
+
+/// Checks a per-neuron coefficient: an f32 weight of `x`'s per-step shape whose (known) values
+/// all satisfy `ok`.
+fn per_neuron(
+    weights: &WeightStore,
+    w: WeightId,
+    x: &TensorType,
+    what: &str,
+    op: &str,
+    ok: impl Fn(f32) -> bool,
+) -> Result<(), String> {
+    let w = weights.get(w);
+    if w.ty.elem != ElemType::F32 || w.ty.shape[..] != x.shape[1..] {
+        return Err(format!(
+            "{op} per-neuron {what} `{}` is {}, expected tensor<{}xf32> (the per-step shape of {x})",
+            w.name,
+            w.ty,
+            x.shape[1..].iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")
+        ));
+    }
+    if let crate::weights::WeightData::F32(v) = &w.data
+        && let Some(bad) = v.iter().find(|&&v| !ok(v))
+    {
+        return Err(format!("{op} per-neuron {what} `{}` holds {bad}, which is out of range", w.name));
+    }
+    Ok(())
 }
 
 fn threshold_is_int(a: &AttrReader<'_>) -> bool {
