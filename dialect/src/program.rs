@@ -67,6 +67,28 @@ pub enum InputKind {
 pub enum InputMap {
     /// GEMM row `r`, column `k` is row `r`, column `k` of a `rows × K` tensor.
     Rows,
+    /// A layout transformation (im2col, transpose, flatten, or a chain of them) through an
+    /// index table, the program's description of an address generator. GEMM row `r` of the
+    /// batch is sample `s = r / M`, time step `t = (r mod M) / P`, row-in-step `p = r mod P`
+    /// (`M` = the layer's rows per sample, `P = M / steps`); its column `k` is element
+    /// `e = table[p·K + k]` (u32, little-endian, at DRAM `table`) of time step `t` of sample `s`
+    /// of the source tensor: stored row `s·steps·src_rows + t·src_rows + e / src_cols`, column
+    /// `e mod src_cols` — or zero when `e` is [`InputMap::ZERO`] (padding).
+    Table {
+        /// DRAM address of the `P × K` u32 table (in `.phi.weights`).
+        table: u32,
+        /// Time steps per sample.
+        steps: u32,
+        /// Stored rows of the source per time step.
+        src_rows: u32,
+        /// Columns (elements) of a stored source row.
+        src_cols: u32,
+    },
+}
+
+impl InputMap {
+    /// The table entry of a zero (padding) element.
+    pub const ZERO: u32 = u32::MAX;
 }
 
 /// A layer's input.

@@ -7,6 +7,7 @@
 //! with random parameters, optional biases, and sometimes a layer without a neuron, so that
 //! the next layer reads integer currents (the dense path within a Phi program); 1–4 time steps;
 //! partition width k ∈ {8, 16}, 2–24 patterns, random tile sizes, buffer sizes and batch.
+//! Every third case is a convolutional model instead ([`conv_case`]).
 //! Cases run in parallel; the result does not depend on the thread count.
 
 use std::fmt::Write as _;
@@ -66,6 +67,10 @@ fn floats(rng: &mut Rng, n: usize, scale: f64) -> String {
 }
 
 fn case(seed: u64) -> Case {
+    // every third case is a convolutional model
+    if seed % 3 == 2 {
+        return conv_case(seed);
+    }
     let mut rng = Rng::new(seed);
     let k = rng.pick(&[8u32, 16]);
     let t = rng.range(1, 4) as usize;
@@ -142,6 +147,117 @@ fn case(seed: u64) -> Case {
     let description = format!(
         "seed {seed}: widths {widths:?}, T {t}, k {k}, q {}, m {}, n {}, buffers/{shrink}, batch {batch:?}, {n_test} test samples",
         hw.q, hw.m, hw.n
+    );
+    Case { text, shape, calib, test, hw, batch, description }
+}
+
+/// A random hardware configuration for `t` time steps (shared by both model kinds).
+fn random_hw(rng: &mut Rng, k: u32, t: usize, rows_per_sample: usize) -> (HwConfig, Option<u32>, String) {
+    let mut hw = HwConfig { k, q: rng.range(2, 24) as u32, ..HwConfig::default() };
+    hw.n = rng.pick(&[8u32, 16, 32]);
+    hw.m = (rows_per_sample as u32 * rng.range(1, 3) as u32).max(t as u32);
+    // a tile of m rows of one partition must fit a buffer half (m · 8 bytes of residual masks)
+    let shrink = if hw.m <= 64 { rng.pick(&[1u32, 4, 16]) } else { rng.pick(&[1u32, 4]) };
+    let b = &mut hw.buffers;
+    for size in [&mut b.spk, &mut b.wgt, &mut b.pat, &mut b.idx, &mut b.res, &mut b.act] {
+        *size = (*size / shrink).max(2 * 16 * 32);
+    }
+    b.pwp = (b.pwp / shrink).max(2048);
+    let batch = match rng.below(3) {
+        0 => None,
+        _ => Some(rng.range(1, 4) as u32),
+    };
+    let text = format!("k {k}, q {}, m {}, n {}, buffers/{shrink}, batch {batch:?}", hw.q, hw.m, hw.n);
+    (hw, batch, text)
+}
+
+/// A random convolutional model: input `T × C × H × W`, 1–2 convolutions (random kernel,
+/// stride, dilation, asymmetric padding) with LIF/IF neurons, then
+/// flatten → linear → LIF: the backend's layout chains (im2col gathers, neurons fused across
+/// transpose/reshape, flatten of a feature map stored in GEMM row order).
+fn conv_case(seed: u64) -> Case {
+    let mut rng = Rng::new(seed);
+    let k = rng.pick(&[8u32, 16]);
+    let t = rng.range(1, 3) as usize;
+    let (mut c, mut h, mut w) = (rng.range(1, 3) as usize, rng.range(3, 7) as usize, rng.range(3, 7) as usize);
+    let input = (c, h, w);
+    let density = rng.pick(&[0.15, 0.3, 0.5]);
+    let convs = rng.range(1, 2) as usize;
+    let mut inits = Vec::new();
+    let mut body = Vec::new();
+    let mut cur = "x".to_string();
+    let mut geometry = Vec::new();
+    let mut max_rows = 1;
+    for l in 0..convs {
+        // grouped convolutions become one GEMM per group joined by snn.concat, which the
+        // backend does not lower (yet): groups = 1
+        let groups = 1;
+        let o = groups * rng.range(1, 4) as usize * 2;
+        let (kh, kw) = (rng.range(1, 3.min(h) as u64) as usize, rng.range(1, 3.min(w) as u64) as usize);
+        let (sh, sw) = (rng.range(1, 2) as usize, rng.range(1, 2) as usize);
+        let dil = if kh <= 2 && kw <= 2 && h >= 4 && w >= 4 && rng.below(4) == 0 { 2 } else { 1 };
+        let pads: Vec<usize> = (0..4).map(|_| rng.below(2) as usize).collect();
+        let oh = (h + pads[0] + pads[2] - dil * (kh - 1) - 1) / sh + 1;
+        let ow = (w + pads[1] + pads[3] - dil * (kw - 1) - 1) / sw + 1;
+        let fan = (c / groups * kh * kw) as f64;
+        let scale = 2.5 / (fan * density).sqrt();
+        inits.push(format!(
+            "float[{o}, {}, {kh}, {kw}] cw{l} = {{{}}}",
+            c / groups,
+            floats(&mut rng, o * c / groups * kh * kw, scale)
+        ));
+        let bias = rng.below(2) == 0;
+        if bias {
+            inits.push(format!("float[{o}] cb{l} = {{{}}}", floats(&mut rng, o, 0.3)));
+        }
+        body.push(format!(
+            "c{l} = Conv<kernel_shape = [{kh}, {kw}], strides = [{sh}, {sw}], pads = [{}, {}, {}, {}], dilations = [{dil}, {dil}], group = {groups}>({cur}, cw{l}{})",
+            pads[0],
+            pads[1],
+            pads[2],
+            pads[3],
+            if bias { format!(", cb{l}") } else { String::new() }
+        ));
+        let th = 0.2 + rng.unit() * 1.0;
+        let reset = rng.pick(&["subtract", "zero"]);
+        body.push(if rng.below(4) == 0 {
+            format!("s{l} = snn.IF<threshold = {th:.3}, reset_mechanism = \"{reset}\">(c{l})")
+        } else {
+            format!(
+                "s{l} = snn.LIF<beta = {:.3}, threshold = {th:.3}, reset_mechanism = \"{reset}\">(c{l})",
+                0.5 + rng.unit() * 0.5
+            )
+        });
+        geometry.push(format!("conv {c}→{o} {kh}×{kw} s{sh},{sw} d{dil} g{groups} p{pads:?} → {oh}×{ow}"));
+        max_rows = max_rows.max(oh * ow * t);
+        cur = format!("s{l}");
+        (c, h, w) = (o, oh, ow);
+    }
+    let kk = c * h * w;
+    let nn = rng.range(2, 12) as usize;
+    body.push(format!("f = Flatten<axis = 2>({cur})"));
+    inits.push(format!("float[{kk}, {nn}] fw = {{{}}}", floats(&mut rng, kk * nn, 2.0 / (kk as f64 * density).sqrt())));
+    body.push("h = MatMul(f, fw)".into());
+    body.push(format!(
+        "y = snn.LIF<beta = 0.9, threshold = {:.3}, reset_mechanism = \"subtract\">(h)",
+        0.3 + rng.unit()
+    ));
+    let (c0, h0, w0) = input;
+    let text = format!(
+        "<ir_version: 9, opset_import: [\"\" : 17, \"snn\" : 1]>\nrandom_cnn (uint8[N, {t}, {c0}, {h0}, {w0}] x) => (uint8[N, {t}, {nn}] y)\n<{}>\n{{\n  {}\n}}\n",
+        inits.join(",\n "),
+        body.join("\n  ")
+    );
+    let shape = vec![t, c0, h0, w0];
+    let per: usize = shape.iter().product();
+    let spikes = |rng: &mut Rng, n: usize| -> Vec<u8> { (0..n * per).map(|_| (rng.unit() < density) as u8).collect() };
+    let calib = spikes(&mut rng, 12);
+    let n_test = rng.range(1, 12) as usize;
+    let test = spikes(&mut rng, n_test);
+    let (hw, batch, hw_text) = random_hw(&mut rng, k, t, max_rows);
+    let description = format!(
+        "seed {seed}: input {c0}×{h0}×{w0}, {}, linear {kk}→{nn}, T {t}, {hw_text}, {n_test} test samples",
+        geometry.join(", ")
     );
     Case { text, shape, calib, test, hw, batch, description }
 }

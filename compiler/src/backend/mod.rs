@@ -20,6 +20,7 @@
 //!    the next group overlap the current computation and stores overlap the next tile.
 
 pub mod emit;
+pub mod layout;
 
 use std::collections::HashMap;
 
@@ -60,6 +61,8 @@ struct Gemm {
     patterns: Option<(WeightId, u32)>,
     pwp: Option<WeightId>,
     neuron: Option<Neuron>,
+    /// Layout ops between the GEMM and its fused neuron (see [`layout`]).
+    out_chain: Vec<OpId>,
     loc: phi_dialect::Location,
 }
 
@@ -69,6 +72,10 @@ struct DramTensor {
     addr: u32,
     kind: InputKind,
     row_bytes: u32,
+    /// Elements per stored row.
+    cols: u32,
+    /// Stored rows per time step.
+    step_rows: u32,
 }
 
 fn err(loc: &phi_dialect::Location, msg: impl Into<String>) -> Diagnostic {
@@ -79,13 +86,15 @@ fn align(x: u64, a: u64) -> u64 {
     x.div_ceil(a) * a
 }
 
-fn neuron_of(m: &Module, gemm_out: ValueId) -> Option<(Neuron, ValueId)> {
-    let uses = m.uses(gemm_out);
-    let [(user, _)] = uses[..] else { return None };
+/// The integer neuron a GEMM feeds as its only user, possibly through layout ops (a
+/// convolution's `transpose → reshape`): its parameters, result, and the layout ops.
+fn neuron_of(m: &Module, gemm_out: ValueId) -> Option<(Neuron, ValueId, Vec<OpId>)> {
+    let (chain, user) = layout::neuron_chain(m, gemm_out);
+    let user = user?;
     match &m.op(user).kind {
         OpKind::Snn(SnnOp::Lif(n) | SnnOp::If(n)) => match n.params {
             NeuronParams::Fixed { leak, shift, threshold } => {
-                Some((Neuron { leak, shift, threshold, reset_zero: n.reset == Reset::Zero }, m.result(user)))
+                Some((Neuron { leak, shift, threshold, reset_zero: n.reset == Reset::Zero }, m.result(user), chain))
             }
             NeuronParams::Float { .. } | NeuronParams::FloatPerNeuron { .. } => None,
         },
@@ -122,18 +131,19 @@ fn gemms(m: &Module) -> DResult<Vec<Gemm>> {
                 chain_ops.extend([l1, res, matched]);
                 let gemm_out = m.result(op);
                 let neuron = neuron_of(m, gemm_out);
-                if let Some((_, v)) = neuron {
-                    fused_neurons.push(v);
+                if let Some((_, v, _)) = &neuron {
+                    fused_neurons.push(*v);
                 }
                 out.push(Gemm {
                     name: m.weights.get(*weight).name.clone(),
                     x,
-                    out: neuron.map_or(gemm_out, |(_, v)| v),
+                    out: neuron.as_ref().map_or(gemm_out, |(_, v, _)| *v),
                     weight: *weight,
                     bias: *bias,
                     patterns: Some((p.patterns, p.k)),
                     pwp: Some(*pwp),
-                    neuron: neuron.map(|(n, _)| n),
+                    neuron: neuron.as_ref().map(|(n, _, _)| *n),
+                    out_chain: neuron.map(|(_, _, c)| c).unwrap_or_default(),
                     loc: loc.clone(),
                 });
             }
@@ -144,40 +154,41 @@ fn gemms(m: &Module) -> DResult<Vec<Gemm>> {
                 }
                 let gemm_out = m.result(op);
                 let neuron = neuron_of(m, gemm_out);
-                if let Some((_, v)) = neuron {
-                    fused_neurons.push(v);
+                if let Some((_, v, _)) = &neuron {
+                    fused_neurons.push(*v);
                 }
                 out.push(Gemm {
                     name: m.weights.get(*weight).name.clone(),
                     x: data.operands[0],
-                    out: neuron.map_or(gemm_out, |(_, v)| v),
+                    out: neuron.as_ref().map_or(gemm_out, |(_, v, _)| *v),
                     weight: *weight,
                     bias: *bias,
                     patterns: None,
                     pwp: None,
-                    neuron: neuron.map(|(n, _)| n),
+                    neuron: neuron.as_ref().map(|(n, _, _)| *n),
+                    out_chain: neuron.map(|(_, _, c)| c).unwrap_or_default(),
                     loc: loc.clone(),
                 });
             }
             OpKind::Phi(PhiOp::Match(_) | PhiOp::Residual(_) | PhiOp::L1Accumulate { .. })
             | OpKind::Snn(SnnOp::Input(_) | SnnOp::Output(_)) => {}
             OpKind::Snn(SnnOp::Lif(_) | SnnOp::If(_)) => {}
+            // folded into addressing (see `layout`); a value no layer can read is reported
+            // where it is used
+            OpKind::Snn(SnnOp::Flatten | SnnOp::Reshape | SnnOp::Im2col(_) | SnnOp::Transpose { .. }) => {}
             OpKind::Snn(
                 other @ (SnnOp::Constant { .. }
                 | SnnOp::Conv2d(_)
-                | SnnOp::Flatten
-                | SnnOp::Reshape
                 | SnnOp::SumPool(_)
                 | SnnOp::AvgPool { .. }
                 | SnnOp::Add
                 | SnnOp::Mul
                 | SnnOp::Li { .. }
-                | SnnOp::Im2col(_)
-                | SnnOp::Transpose { .. }
                 | SnnOp::Concat { .. }),
             ) => {
-                return Err(err(loc, format!("the backend cannot lower `{}` yet", other.name()))
-                    .with_help("the ISA backend lowers stacks of GEMM (linear) layers and LIF/IF neurons"));
+                return Err(err(loc, format!("the backend cannot lower `{}` yet", other.name())).with_help(
+                    "the ISA backend lowers GEMM layers (linear, or convolutions after conv-to-gemm) with LIF/IF neurons and the layout ops between them",
+                ));
             }
         }
     }
@@ -264,7 +275,8 @@ fn plan(l: &LayerDesc, hw: &HwConfig) -> Result<Plan, String> {
             }
             LayerMode::BitSparse | LayerMode::Dense => {
                 let per_row = match l.input.kind {
-                    InputKind::Spikes => half(b.spk) * 8 / mr,
+                    // whole bytes per row: a row of c columns takes ⌈c/8⌉ bytes
+                    InputKind::Spikes => half(b.spk) / mr * 8,
                     InputKind::Int => half(b.act) / (mr * 4),
                 };
                 let cols = per_row.min(half(b.wgt) / nt).min(u16::MAX as usize);
@@ -309,6 +321,45 @@ pub fn lower(m: &Module, opts: &Options, sample: Option<Vec<u8>>) -> DResult<Pro
         return Err(Diagnostic::error(format!("{} layers; the ISA addresses at most 255", found.len())));
     }
 
+    // ---- layouts: stored values (model inputs, layer outputs) and their step maps, and the
+    // gather table of every layer whose input is reached through layout ops
+    let mut stored: HashMap<ValueId, Option<Vec<u32>>> = HashMap::new();
+    for &op in m.body() {
+        if let OpKind::Snn(SnnOp::Input(_)) = m.op(op).kind {
+            stored.insert(m.result(op), None);
+        }
+    }
+    let step_elems = |v: ValueId| -> usize {
+        let t = m.ty(v);
+        t.num_elements() / t.shape[0].max(1)
+    };
+    let mut tables: Vec<Option<(ValueId, Vec<u32>)>> = Vec::new();
+    for g in &found {
+        let input = match stored.get(&g.x) {
+            Some(None) => None,
+            Some(Some(_)) | None => {
+                let (src, chain) = layout::source_chain(m, g.x, &|v| stored.contains_key(&v)).ok_or_else(|| {
+                    err(
+                        &g.loc,
+                        "the GEMM's input is neither a model input nor reached from a layer's output by layout ops",
+                    )
+                    .with_help("between layers the backend lowers im2col, transpose, reshape and flatten")
+                })?;
+                let ids = layout::eval(m, &chain, layout::ids(stored[&src].as_deref(), step_elems(src)));
+                Some((src, layout::table(&ids)))
+            }
+        };
+        tables.push(input);
+        let map = match g.out_chain.first() {
+            Some(&first) => {
+                let gemm_value = m.op(first).operands[0];
+                layout::step_map(&layout::eval(m, &g.out_chain, layout::ids(None, step_elems(gemm_value))))
+            }
+            None => None,
+        };
+        stored.insert(g.out, map);
+    }
+
     // ---- constants
     let mut weights_sec: Vec<u8> = Vec::new();
     let mut pwp_sec: Vec<u8> = Vec::new();
@@ -320,6 +371,7 @@ pub fn lower(m: &Module, opts: &Options, sample: Option<Vec<u8>>) -> DResult<Pro
         pat: Option<usize>,
         q: u32,
         k: u32,
+        table: Option<usize>,
     }
     let push = |sec: &mut Vec<u8>, bytes: &[u8]| -> usize {
         let at = sec.len();
@@ -371,7 +423,10 @@ pub fn lower(m: &Module, opts: &Options, sample: Option<Vec<u8>>) -> DResult<Pro
             }
             (_, _) => (None, None, 0, hw.k),
         };
-        consts.push(Consts { w: wo, b: bo, pwp: po, pat: pto, q, k });
+        let table = tables[consts.len()]
+            .as_ref()
+            .map(|(_, t)| push(&mut weights_sec, &t.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()));
+        consts.push(Consts { w: wo, b: bo, pwp: po, pat: pto, q, k, table });
     }
     let base = 0x1000u64;
     let w_base = base;
@@ -434,7 +489,11 @@ pub fn lower(m: &Module, opts: &Options, sample: Option<Vec<u8>>) -> DResult<Pro
                 }
             };
             let addr = alloc((batch * rows * row_bytes) as u64);
-            tensors.insert(v, DramTensor { addr: addr as u32, kind, row_bytes: row_bytes as u32 });
+            let step_rows = (ty.num_elements() / ty.shape[0].max(1) / width.max(1)) as u32;
+            tensors.insert(
+                v,
+                DramTensor { addr: addr as u32, kind, row_bytes: row_bytes as u32, cols: width as u32, step_rows },
+            );
             inputs.push((
                 p.index,
                 Port {
@@ -452,9 +511,10 @@ pub fn lower(m: &Module, opts: &Options, sample: Option<Vec<u8>>) -> DResult<Pro
 
     // ---- layers
     let mut layers = Vec::new();
-    for (g, c) in found.iter().zip(&consts) {
-        let x = *tensors.get(&g.x).ok_or_else(|| {
-            err(&g.loc, "the GEMM's input is neither a model input nor the output of another GEMM layer")
+    for ((g, c), table) in found.iter().zip(&consts).zip(&tables) {
+        let src = table.as_ref().map_or(g.x, |(src, _)| *src);
+        let x = *tensors.get(&src).ok_or_else(|| {
+            err(&g.loc, "the GEMM's input is neither a model input nor the output of an earlier GEMM layer")
         })?;
         let xt = m.ty(g.x);
         let k_cols = *xt.shape.last().expect("rank ≥ 2") as u32;
@@ -475,7 +535,19 @@ pub fn lower(m: &Module, opts: &Options, sample: Option<Vec<u8>>) -> DResult<Pro
         };
         let output = alloc(rows as u64 * out_row_bytes as u64) as u32;
         let membrane = alloc(batch as u64 * positions as u64 * n as u64 * 4) as u32;
-        tensors.insert(g.out, DramTensor { addr: output, kind: out_kind, row_bytes: out_row_bytes });
+        tensors.insert(
+            g.out,
+            DramTensor { addr: output, kind: out_kind, row_bytes: out_row_bytes, cols: n, step_rows: positions },
+        );
+        let map = match c.table {
+            Some(off) => InputMap::Table {
+                table: (w_base as usize + off) as u32,
+                steps: xt.shape[0] as u32,
+                src_rows: x.step_rows,
+                src_cols: x.cols,
+            },
+            None => InputMap::Rows,
+        };
         let desc = LayerDesc {
             name: g.name.clone(),
             rows,
@@ -486,7 +558,7 @@ pub fn lower(m: &Module, opts: &Options, sample: Option<Vec<u8>>) -> DResult<Pro
             k: c.k,
             q: if mode == LayerMode::Phi { c.q } else { 0 },
             mode,
-            input: LayerInput { kind: x.kind, dram: x.addr, row_bytes: x.row_bytes, map: InputMap::Rows },
+            input: LayerInput { kind: x.kind, dram: x.addr, row_bytes: x.row_bytes, map },
             weights: (w_base as usize + c.w) as u32,
             bias: c.b.map(|b| (w_base as usize + b) as u32),
             patterns: c.pat.filter(|_| mode == LayerMode::Phi).map(|p| (pat_base as usize + p) as u32),
@@ -503,6 +575,13 @@ pub fn lower(m: &Module, opts: &Options, sample: Option<Vec<u8>>) -> DResult<Pro
             let t = tensors.get(&v).ok_or_else(|| {
                 err(&m.op(op).loc, format!("output `{}` is not computed by a layer the backend lowers", p.name))
             })?;
+            if stored.get(&v).is_some_and(Option::is_some) {
+                return Err(err(
+                    &m.op(op).loc,
+                    format!("output `{}` is a feature map stored in the GEMM's row layout", p.name),
+                )
+                .with_help("flatten it into a linear layer, or output the currents of a layer without layout ops"));
+            }
             let ty = m.ty(v);
             let elem = match t.kind {
                 InputKind::Spikes => "i1",

@@ -14,12 +14,16 @@
 //!    the image, and (a real-valued input's) a positive finite scale;
 //! 6. every layer's partition width `k` is at most 32 bits and its pattern count `q` at most
 //!    32,767 (match indices are `i16`), so that per-instruction tables sized by them
-//!    (partitions × q) stay small.
+//!    (partitions × q) stay small;
+//! 7. a layer whose input goes through an index table ([`InputMap::Table`]) has positive step
+//!    and source sizes, rows per sample divisible by its steps, a source row wide enough for
+//!    `src_cols` elements, and the whole `P × K` table inside the image (each entry is checked
+//!    against the source's extent when the gather reads it).
 //!
 //! Everything else (instruction fields, layer addresses) is checked as the instructions run:
 //! an access outside a buffer or the image is a trap.
 
-use phi_dialect::program::Program;
+use phi_dialect::program::{InputKind, InputMap, Program};
 
 /// The largest DRAM image the emulator allocates (1 GiB).
 pub const MAX_DRAM_BYTES: u32 = 1 << 30;
@@ -108,6 +112,29 @@ pub fn program(p: &Program) -> Result<(), String> {
                 l.q,
                 i16::MAX
             ));
+        }
+        match l.input.map {
+            InputMap::Rows => {}
+            InputMap::Table { table, steps, src_rows, src_cols } => {
+                let bad = |what: String| Err(format!("layer {i} (`{}`): input table: {what}", l.name));
+                if steps == 0 || src_rows == 0 || src_cols == 0 || l.rows_per_sample % steps != 0 {
+                    return bad(format!(
+                        "steps {steps}, source rows {src_rows} and columns {src_cols} must be positive, and divide the {} rows per sample",
+                        l.rows_per_sample
+                    ));
+                }
+                let need = match l.input.kind {
+                    InputKind::Spikes => u64::from(src_cols).div_ceil(8),
+                    InputKind::Int => u64::from(src_cols) * 4,
+                };
+                if u64::from(l.input.row_bytes) < need {
+                    return bad(format!("source rows of {} bytes cannot hold {src_cols} elements", l.input.row_bytes));
+                }
+                let entries = u64::from(l.rows_per_sample / steps) * u64::from(l.k_cols);
+                if u64::from(table) + entries * 4 > dram {
+                    return bad(format!("{entries} entries at 0x{table:08x} lie outside the {dram}-byte DRAM image"));
+                }
+            }
         }
     }
     Ok(())

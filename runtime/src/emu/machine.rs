@@ -23,7 +23,7 @@ use std::rc::Rc;
 
 use phi_dialect::isa::{Buffer, Dma, Inst, LINE};
 use phi_dialect::ops::snn::Reset;
-use phi_dialect::program::{InputKind, LayerDesc, ProgramMeta};
+use phi_dialect::program::{InputKind, InputMap, LayerDesc, ProgramMeta};
 
 use crate::neuron::FixedLif;
 use crate::phi::PatternPlanes;
@@ -322,6 +322,8 @@ pub struct Machine<'p> {
     real_samples: Option<usize>,
     /// Scratch: the row codes an accumulation adds.
     rows: Vec<u32>,
+    /// Scratch for a gather through an index table.
+    scratch: Vec<u8>,
     /// Scratch: the (row, input) pairs of a dense multiply-accumulate.
     macs: Vec<(u32, i32)>,
     /// Scratch: the PWP rows a fetch needs.
@@ -740,6 +742,7 @@ impl<'p> Machine<'p> {
             origins: Vec::new(),
             real_samples: None,
             rows: Vec::new(),
+            scratch: Vec::new(),
             macs: Vec::new(),
             used: Vec::new(),
             written: Vec::new(),
@@ -1332,6 +1335,20 @@ impl<'p> Machine<'p> {
             ));
         }
         let src_rb = l.input.row_bytes as u64;
+        if let InputMap::Table { table, steps, src_rows, src_cols } = l.input.map {
+            let g = MappedGather {
+                table: u64::from(table),
+                steps: steps as usize,
+                src_rows: src_rows as usize,
+                src_cols: src_cols as usize,
+                per_sample: l.rows_per_sample as usize,
+                k_cols: l.k_cols as usize,
+                src: u64::from(l.input.dram),
+                src_rb,
+                kind: l.input.kind,
+            };
+            return self.gather_mapped(g, row0 as usize, rows, k0, kcols, sram, rb, w);
+        }
         match l.input.kind {
             InputKind::Spikes => {
                 if kcols > rb * 8 {
@@ -1379,4 +1396,93 @@ impl<'p> Machine<'p> {
         }
         Ok(())
     }
+
+    /// [`gather`](Self::gather) through an index table ([`InputMap::Table`]). Each GEMM row
+    /// reads its `kcols` table entries and fetches the elements they name; DRAM traffic counts
+    /// the gathered data (the table stands for an address generator's arithmetic).
+    #[allow(clippy::too_many_arguments)]
+    fn gather_mapped(
+        &mut self,
+        g: MappedGather,
+        row0: usize,
+        rows: usize,
+        k0: usize,
+        kcols: usize,
+        sram: u16,
+        rb: usize,
+        w: &mut Work,
+    ) -> R<()> {
+        let per_step = g.per_sample / g.steps.max(1);
+        let limit = g.src_rows * g.src_cols;
+        let buf = match g.kind {
+            InputKind::Spikes => Buffer::Spk,
+            InputKind::Int => Buffer::Act,
+        };
+        match g.kind {
+            InputKind::Spikes if kcols > rb * 8 => {
+                return Err(format!("gather of {kcols} columns into rows of {rb} bytes"));
+            }
+            InputKind::Int if kcols * 4 > rb => {
+                return Err(format!("gather of {kcols} integers into rows of {rb} bytes"));
+            }
+            InputKind::Spikes | InputKind::Int => {}
+        }
+        let dr = self.bufs.range(buf, sram, rows * rb)?;
+        let mut tile = std::mem::take(&mut self.scratch);
+        tile.clear();
+        tile.resize(rows * rb, 0);
+        for r in 0..rows {
+            let gr = row0 + r;
+            let (sample, within) = (gr / g.per_sample, gr % g.per_sample);
+            let (t, p) = (within / per_step, within % per_step);
+            let entries = self.dram.read(g.table + ((p * g.k_cols + k0) * 4) as u64, (kcols * 4) as u64)?.to_vec();
+            let step_row = (sample * g.steps + t) * g.src_rows;
+            let dst = &mut tile[r * rb..(r + 1) * rb];
+            for (c, e) in entries.chunks_exact(4).enumerate() {
+                let e = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
+                if e == InputMap::ZERO {
+                    continue;
+                }
+                let e = e as usize;
+                if e >= limit {
+                    return Err(format!("input table entry {e} exceeds the source's {limit} elements per step"));
+                }
+                let (row, col) = ((step_row + e / g.src_cols) as u64, e % g.src_cols);
+                match g.kind {
+                    InputKind::Spikes => {
+                        let byte = self.dram.read(g.src + row * g.src_rb + (col / 8) as u64, 1)?[0];
+                        if byte >> (col % 8) & 1 == 1 {
+                            dst[c / 8] |= 1 << (c % 8);
+                        }
+                    }
+                    InputKind::Int => {
+                        let v = self.dram.read(g.src + row * g.src_rb + (col * 4) as u64, 4)?;
+                        dst[c * 4..c * 4 + 4].copy_from_slice(v);
+                    }
+                }
+            }
+            w.dram_read += match g.kind {
+                InputKind::Spikes => kcols.div_ceil(8),
+                InputKind::Int => kcols * 4,
+            } as u64;
+        }
+        self.bufs.bytes_mut(buf)[dr].copy_from_slice(&tile);
+        self.scratch = tile;
+        w.sram[buf.code() as usize] += (rows * rb) as u64;
+        Ok(())
+    }
+}
+
+/// The geometry of a gather through an index table.
+#[derive(Clone, Copy)]
+struct MappedGather {
+    table: u64,
+    steps: usize,
+    src_rows: usize,
+    src_cols: usize,
+    per_sample: usize,
+    k_cols: usize,
+    src: u64,
+    src_rb: u64,
+    kind: InputKind,
 }

@@ -1,0 +1,153 @@
+//! Layout chains: the pure data-movement ops between stored tensors and GEMMs.
+//!
+//! After `conv-to-gemm` a convolution is `snn.im2col → GEMM → snn.transpose → snn.reshape →
+//! neuron`, and a classifier reads `snn.flatten` of a feature map. None of these ops computes:
+//! they only move elements. The backend therefore
+//!
+//! - stores a layer's output in the GEMM's own row layout (`T × positions × N`, one row per
+//!   time step and output position), fusing the neuron across the `transpose → reshape` after
+//!   the GEMM ([`neuron_chain`]); the stored value then has a **step map**: for each element of
+//!   its per-step logical shape (C order), the element's index in the stored per-step rows;
+//! - and reads a GEMM input that is reached from a stored tensor through such ops
+//!   ([`source_chain`]) with a gather through an index table ([`table`], the program's
+//!   [`InputMap::Table`](phi_dialect::program::InputMap::Table)).
+//!
+//! Both maps are computed by running the chain's own kernels (`phi_runtime::kernels`, the ones
+//! the interpreter runs) on element ids instead of data — `1 + index`, with 0 for the zeros an
+//! im2col pads with — so the compiled addressing is the interpreter's semantics by construction.
+
+use phi_dialect::ir::{Module, OpId, ValueId};
+use phi_dialect::ops::snn::window_out;
+use phi_dialect::ops::{OpKind, SnnOp};
+use phi_dialect::program::InputMap;
+use phi_runtime::kernels::{self, Geometry};
+use phi_runtime::tensor::Data;
+
+/// Whether an op only moves elements (and can be folded into addressing).
+pub fn is_layout(m: &Module, op: OpId) -> bool {
+    match &m.op(op).kind {
+        OpKind::Snn(SnnOp::Im2col(_) | SnnOp::Transpose { .. } | SnnOp::Reshape | SnnOp::Flatten) => true,
+        OpKind::Snn(
+            SnnOp::Input(_)
+            | SnnOp::Output(_)
+            | SnnOp::Constant { .. }
+            | SnnOp::Linear(_)
+            | SnnOp::Conv2d(_)
+            | SnnOp::Lif(_)
+            | SnnOp::If(_)
+            | SnnOp::Li { .. }
+            | SnnOp::Mul
+            | SnnOp::SumPool(_)
+            | SnnOp::AvgPool { .. }
+            | SnnOp::Add
+            | SnnOp::Concat { .. },
+        )
+        | OpKind::Phi(_) => false,
+    }
+}
+
+/// Walks back from `x` through layout ops to the first value `stored` accepts; returns it and
+/// the ops from it to `x`, in program order.
+pub fn source_chain(m: &Module, x: ValueId, stored: &dyn Fn(ValueId) -> bool) -> Option<(ValueId, Vec<OpId>)> {
+    let mut chain = Vec::new();
+    let mut v = x;
+    while !stored(v) {
+        let def = m.value(v).def;
+        if !is_layout(m, def) {
+            return None;
+        }
+        chain.push(def);
+        v = m.op(def).operands[0];
+    }
+    chain.reverse();
+    Some((v, chain))
+}
+
+/// Follows single-user layout ops forward from `v` to the op that is their only user at the
+/// end; returns the layout ops and that op.
+pub fn neuron_chain(m: &Module, v: ValueId) -> (Vec<OpId>, Option<OpId>) {
+    let mut chain = Vec::new();
+    let mut v = v;
+    loop {
+        let uses = m.uses(v);
+        let [(user, _)] = uses[..] else { return (chain, None) };
+        if is_layout(m, user) && !matches!(m.op(user).kind, OpKind::Snn(SnnOp::Im2col(_))) {
+            chain.push(user);
+            v = m.result(user);
+        } else {
+            return (chain, Some(user));
+        }
+    }
+}
+
+/// Runs `chain` on the per-step element ids of its first operand (`ids`, C order of the
+/// operand's per-step shape), returning the ids of the last result's per-step elements.
+pub fn eval(m: &Module, chain: &[OpId], ids: Vec<i32>) -> Vec<i32> {
+    let mut data = Data::I32(ids);
+    for &op in chain {
+        let d = m.op(op);
+        let x = &m.ty(d.operands[0]).shape;
+        // one image of one time step: the leading dimension is 1
+        let one: Vec<usize> = std::iter::once(1).chain(x[1..].iter().copied()).collect();
+        data = match &d.kind {
+            OpKind::Snn(SnnOp::Im2col(c)) => {
+                let oh = window_out(x[2], c.kernel[0], c.strides[0], c.pads[0], c.pads[2], c.dilations[0]).unwrap_or(0);
+                let ow = window_out(x[3], c.kernel[1], c.strides[1], c.pads[1], c.pads[3], c.dilations[1]).unwrap_or(0);
+                let g = Geometry {
+                    c: x[1],
+                    h: x[2],
+                    w: x[3],
+                    oh,
+                    ow,
+                    kernel: c.kernel,
+                    strides: c.strides,
+                    pads: c.pads,
+                    dilations: c.dilations,
+                };
+                kernels::im2col(&data, 1, g, c.channels)
+            }
+            OpKind::Snn(SnnOp::Transpose { perm }) => kernels::transpose(&data, &one, perm),
+            OpKind::Snn(SnnOp::Reshape | SnnOp::Flatten) => data,
+            OpKind::Snn(
+                SnnOp::Input(_)
+                | SnnOp::Output(_)
+                | SnnOp::Constant { .. }
+                | SnnOp::Linear(_)
+                | SnnOp::Conv2d(_)
+                | SnnOp::Lif(_)
+                | SnnOp::If(_)
+                | SnnOp::Li { .. }
+                | SnnOp::Mul
+                | SnnOp::SumPool(_)
+                | SnnOp::AvgPool { .. }
+                | SnnOp::Add
+                | SnnOp::Concat { .. },
+            )
+            | OpKind::Phi(_) => unreachable!("chains hold layout ops only"),
+        };
+    }
+    match data {
+        Data::I32(v) => v,
+        Data::Spikes(_) | Data::F32(_) => unreachable!("layout kernels keep the element type"),
+    }
+}
+
+/// Element ids `1 + storage index` of a stored value's per-step elements (`map`: its step map,
+/// `None` for the identity of `n` elements).
+pub fn ids(map: Option<&[u32]>, n: usize) -> Vec<i32> {
+    match map {
+        Some(m) => m.iter().map(|&s| s as i32 + 1).collect(),
+        None => (1..=n as i32).collect(),
+    }
+}
+
+/// The gather table of ids from [`eval`]: storage indices, [`InputMap::ZERO`] for padding.
+pub fn table(ids: &[i32]) -> Vec<u32> {
+    ids.iter().map(|&e| if e == 0 { InputMap::ZERO } else { (e - 1) as u32 }).collect()
+}
+
+/// A step map from ids: `None` when it is the identity.
+pub fn step_map(ids: &[i32]) -> Option<Vec<u32>> {
+    let identity = ids.iter().enumerate().all(|(i, &e)| e == i as i32 + 1);
+    (!identity).then(|| ids.iter().map(|&e| (e - 1) as u32).collect())
+}
