@@ -152,10 +152,23 @@ fn case(seed: u64) -> Case {
 }
 
 /// A random hardware configuration for `t` time steps (shared by both model kinds).
-fn random_hw(rng: &mut Rng, k: u32, t: usize, rows_per_sample: usize) -> (HwConfig, Option<u32>, String) {
+/// `rows_per_sample`: the most GEMM rows of one sample in any layer; `positions`: the most
+/// rows of one time step. A row tile `m` below a sample's rows makes the backend cut samples
+/// at time-step boundaries (membranes carried from one part to the next).
+fn random_hw(
+    rng: &mut Rng,
+    k: u32,
+    t: usize,
+    rows_per_sample: usize,
+    positions: usize,
+) -> (HwConfig, Option<u32>, String) {
     let mut hw = HwConfig { k, q: rng.range(2, 24) as u32, ..HwConfig::default() };
     hw.n = rng.pick(&[8u32, 16, 32]);
-    hw.m = (rows_per_sample as u32 * rng.range(1, 3) as u32).max(t as u32);
+    hw.m = if t > 1 && rng.below(3) == 0 {
+        (positions * rng.range(1, t as u64 - 1) as usize) as u32
+    } else {
+        (rows_per_sample as u32 * rng.range(1, 3) as u32).max(t as u32)
+    };
     // a tile of m rows of one partition must fit a buffer half (m · 8 bytes of residual masks)
     let shrink = if hw.m <= 64 { rng.pick(&[1u32, 4, 16]) } else { rng.pick(&[1u32, 4]) };
     let b = &mut hw.buffers;
@@ -178,7 +191,7 @@ fn random_hw(rng: &mut Rng, k: u32, t: usize, rows_per_sample: usize) -> (HwConf
 fn conv_case(seed: u64) -> Case {
     let mut rng = Rng::new(seed);
     let k = rng.pick(&[8u32, 16]);
-    let t = rng.range(1, 3) as usize;
+    let t = rng.range(1, 4) as usize;
     let (mut c, mut h, mut w) = (rng.range(1, 3) as usize, rng.range(3, 7) as usize, rng.range(3, 7) as usize);
     let input = (c, h, w);
     let density = rng.pick(&[0.15, 0.3, 0.5]);
@@ -188,6 +201,7 @@ fn conv_case(seed: u64) -> Case {
     let mut cur = "x".to_string();
     let mut geometry = Vec::new();
     let mut max_rows = 1;
+    let mut max_positions = 1;
     for l in 0..convs {
         // grouped convolutions become one GEMM per group joined by snn.concat, which the
         // backend does not lower (yet): groups = 1
@@ -230,6 +244,7 @@ fn conv_case(seed: u64) -> Case {
         });
         geometry.push(format!("conv {c}→{o} {kh}×{kw} s{sh},{sw} d{dil} g{groups} p{pads:?} → {oh}×{ow}"));
         max_rows = max_rows.max(oh * ow * t);
+        max_positions = max_positions.max(oh * ow);
         cur = format!("s{l}");
         (c, h, w) = (o, oh, ow);
     }
@@ -254,7 +269,7 @@ fn conv_case(seed: u64) -> Case {
     let calib = spikes(&mut rng, 12);
     let n_test = rng.range(1, 12) as usize;
     let test = spikes(&mut rng, n_test);
-    let (hw, batch, hw_text) = random_hw(&mut rng, k, t, max_rows);
+    let (hw, batch, hw_text) = random_hw(&mut rng, k, t, max_rows, max_positions);
     let description = format!(
         "seed {seed}: input {c0}×{h0}×{w0}, {}, linear {kk}→{nn}, T {t}, {hw_text}, {n_test} test samples",
         geometry.join(", ")

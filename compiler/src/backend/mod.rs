@@ -239,24 +239,41 @@ fn plan(l: &LayerDesc, hw: &HwConfig) -> Result<Plan, String> {
     // from a line boundary (checked exactly once the row tile is known, below).
     fits("one column tile of partial sums for the batch", l.rows as usize * nt * 4, b.psum as usize)
         .map_err(|e| format!("{e}; lower --batch"))?;
-    // Row tiles hold whole samples, so that a sample's time steps meet in one tile and its
-    // membranes live only in the tile (scratch): mr is a multiple of the rows per sample.
+    // Row tiles hold whole samples when one fits a tile, so that a sample's time steps meet in
+    // one tile and its membranes live only in the tile (scratch). A sample longer than a tile
+    // (a convolution's T × positions rows) is cut at time-step boundaries into equal parts that
+    // run in order: every part of a sample uses the same membrane slots (`p0` = the sample's
+    // first), so the membranes carry over from one part to the next. Candidate row tiles, largest
+    // first: whole samples (halving their count), then parts of t' steps (t' dividing T).
     let per = l.rows_per_sample.max(1) as usize;
-    if per > hw.m as usize {
+    let positions = l.positions.max(1) as usize;
+    let steps = (per / positions).max(1);
+    let out_row = nt.div_ceil(8);
+    if l.neuron.is_some() {
+        fits("the membranes of one sample's positions", positions * nt * 4, b.memb as usize)?;
+    }
+    let mut candidates = Vec::new();
+    let mut samples = (hw.m as usize / per).min(l.rows as usize / per).min(half(b.out) / (out_row * per));
+    if l.neuron.is_some() {
+        samples = samples.min(b.memb as usize / (positions * nt * 4));
+    }
+    while samples > 0 {
+        candidates.push(samples * per);
+        samples /= 2;
+    }
+    for t in (1..steps).rev().filter(|&t| steps.is_multiple_of(t)) {
+        let rows = t * positions;
+        if rows <= hw.m as usize && rows * out_row <= half(b.out) {
+            candidates.push(rows);
+        }
+    }
+    let Some(&first) = candidates.first() else {
         return Err(format!(
-            "a sample has {per} rows (time steps × positions), more than a tile of m = {} rows; layers whose samples span several tiles need membrane spilling, which is not implemented yet",
+            "one time step of a sample ({positions} rows × {nt} columns) does not fit a row tile of m = {} rows and the output buffer",
             hw.m
         ));
-    }
-    let slots_per_sample = l.positions.max(1) as usize;
-    let mut samples = (hw.m as usize / per).min(l.rows as usize / per).min(half(b.out) / (nt.div_ceil(8) * per));
-    if l.neuron.is_some() {
-        samples = samples.min(b.memb as usize / (slots_per_sample * nt * 4));
-    }
-    if samples == 0 {
-        return Err(format!("one sample ({per} rows × {nt} columns) does not fit the output and membrane buffers"));
-    }
-    let mut mr = samples * per;
+    };
+    let mut mr = first;
     // Phi: partitions per group that each buffer half allows, and the bytes one partition needs
     let phi_limits = |mr: usize| {
         [
@@ -293,7 +310,11 @@ fn plan(l: &LayerDesc, hw: &HwConfig) -> Result<Plan, String> {
                 .map_err(|e| format!("{e}; lower --batch"))?;
             return Ok(Plan { mr, nt, ct, group });
         }
-        if mr == per {
+        if let Some(&next) = candidates.iter().find(|&&c| c < mr) {
+            mr = next;
+            continue;
+        }
+        {
             return Err(match l.mode {
                 LayerMode::Phi => {
                     let short: Vec<String> = phi_limits(mr)
@@ -308,7 +329,6 @@ fn plan(l: &LayerDesc, hw: &HwConfig) -> Result<Plan, String> {
                 LayerMode::BitSparse | LayerMode::Dense => "one input column does not fit the buffers".to_string(),
             });
         }
-        mr = (mr / per / 2).max(1) * per;
     }
 }
 
@@ -451,14 +471,16 @@ pub fn lower(m: &Module, opts: &Options, sample: Option<Vec<u8>>) -> DResult<Pro
         .unwrap_or(1)
         .max(1);
     // Auto: as many samples as one column tile of partial sums holds for every layer (a row
-    // tile holds at least one sample and starts on a line: at most LINE − 4 bytes of padding).
+    // tile starts on a line: at most LINE − 4 bytes of padding per tile; a tile holds at least
+    // one sample, or — a sample longer than m rows — at least one time step of it).
     let auto = found
         .iter()
         .map(|g| {
             let t = m.ty(g.x);
             let per = t.num_elements() / *t.shape.last().expect("rank ≥ 2");
+            let tiles = if per > hw.m as usize { t.shape[0].max(1) } else { 1 };
             let n = m.weights.get(g.weight).ty.shape[1].min(hw.n as usize).max(1);
-            hw.buffers.psum as usize / (n * 4 * per.max(1) + LINE - 4)
+            hw.buffers.psum as usize / (n * 4 * per.max(1) + (LINE - 4) * tiles)
         })
         .min()
         .unwrap_or(1)
