@@ -2,18 +2,20 @@
 //! reads them.
 //!
 //! The model is lowered to the `snn` dialect (without reading weights, unless `--resume`), its
-//! layer stack is translated into a [`NetSpec`], trained with [`train`], and the result is
-//! written as safetensors under the keys and in the layouts the model's initializers declare
-//! (a `Gemm` with `transB = 1` gets its weight transposed back). The output file is `-o`, or the
-//! one `location` all trained initializers share. Finally the saved model is reloaded and run by
-//! the reference interpreter on the validation split, so that a difference between the trainer's
-//! forward pass and the interpreter would show immediately.
+//! layer stack (`Gemm`/`MatMul`, `Conv` with dilation 1 and one group, `Flatten`/`Reshape` to
+//! `[N, T, F]`, `snn.LIF`/`snn.IF`, on one spike input `[N, T, …]`) is translated into a
+//! [`NetSpec`], trained with [`train`], and the result is written as safetensors under the keys
+//! and in the layouts the model's initializers declare (a `Gemm` with `transB = 1` gets its
+//! weight transposed back; convolution weights keep their `[O, C, kh, kw]` layout). The output
+//! file is `-o`, or the one `location` all trained initializers share. Finally the saved model is
+//! reloaded and run by the reference interpreter on the validation split, so that a difference
+//! between the trainer's forward pass and the interpreter would show immediately.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use phi_dialect::ops::snn::{Linear, NeuronParams};
+use phi_dialect::ops::snn::{Conv2d, Linear, NeuronParams};
 use phi_dialect::weights::WeightId;
 use phi_dialect::{Diagnostic, ElemType, Module, OpKind, SnnOp, SourceMap};
 
@@ -33,7 +35,8 @@ pub struct TrainArgs {
     /// Model (ONNX text) whose weights are trained.
     #[arg(value_name = "MODEL")]
     model: String,
-    /// Training inputs [N, T, features] (.npy, uint8/bool spikes).
+    /// Training inputs [N, T, …] (.npy, uint8/bool spikes; the trailing dimensions are the
+    /// model input's, e.g. [N, T, F] or [N, T, C, H, W]).
     #[arg(long, value_name = "X.npy")]
     data: PathBuf,
     /// Training labels [N] (.npy, integers).
@@ -66,27 +69,38 @@ pub struct TrainArgs {
 }
 
 /// A trainable layer found in the module, with the weights it reads.
-struct TrainLayer {
-    name: String,
-    weight: WeightId,
-    bias: Option<WeightId>,
+pub(crate) struct TrainLayer {
+    /// The layer's name in the [`NetSpec`] (`layer0`, …).
+    pub(crate) name: String,
+    /// The weight it reads.
+    pub(crate) weight: WeightId,
+    /// The bias it reads, if any.
+    pub(crate) bias: Option<WeightId>,
 }
 
 fn usage(msg: impl Into<String>) -> Failure {
     Failure::Diag(Diagnostic::error(msg))
 }
 
-/// Translates a lowered module into the trainer's layer stack.
-fn net_spec(m: &Module) -> Result<(NetSpec, Vec<TrainLayer>), Failure> {
+/// Translates a lowered module into the trainer's layer stack: `snn.linear`, `snn.conv2d`
+/// (dilation 1, one group), `snn.flatten` (and `snn.reshape` to `T×F`), `snn.lif`/`snn.if`
+/// with scalar float parameters, on one spike input `T×…` (`T×F` or `T×C×H×W`). The layers
+/// are named `layer0`, `layer1`, … in order; the returned [`TrainLayer`]s name the weights they
+/// read, in the same order.
+pub(crate) fn net_spec(m: &Module) -> Result<(NetSpec, Vec<TrainLayer>), Failure> {
     let mut layers = Vec::new();
     let mut trained = Vec::new();
     let mut inputs = None;
     let mut prev = None;
     let unsupported = |op: &str, loc: &phi_dialect::Location| {
         Failure::Diag(
-            Diagnostic::error(format!("`phic train` trains stacks of linear layers and LIF/IF neurons; found `{op}`"))
-                .with_loc(loc, "")
-                .with_help("write the model as Gemm → snn.LIF → Gemm → snn.LIF …"),
+            Diagnostic::error(format!(
+                "`phic train` trains stacks of linear and 2-D convolution layers, flattens and LIF/IF neurons; found `{op}`"
+            ))
+            .with_loc(loc, "")
+            .with_help(
+                "write the model as Conv → snn.LIF → … → Flatten<axis = 2> → Gemm → snn.LIF … (or Gemm → snn.LIF → …)",
+            ),
         )
     };
     for &op in m.body() {
@@ -102,10 +116,12 @@ fn net_spec(m: &Module) -> Result<(NetSpec, Vec<TrainLayer>), Failure> {
                     return Err(unsupported("a second input", &data.loc));
                 }
                 let ty = m.ty(m.result(op));
-                if ty.rank() != 2 || ty.elem != ElemType::I1 {
-                    return Err(usage(format!("`phic train` needs one spike input [N, T, F]; found {ty}")));
+                if ty.rank() < 2 || ty.elem != ElemType::I1 {
+                    return Err(usage(format!(
+                        "`phic train` needs one spike input [N, T, …] (bool or uint8, e.g. [N, T, F] or [N, T, C, H, W]); found {ty}"
+                    )));
                 }
-                inputs = Some((ty.shape[0], ty.shape[1]));
+                inputs = Some((ty.shape[0], ty.shape[1..].to_vec()));
             }
             OpKind::Snn(SnnOp::Linear(Linear { weight, bias })) => {
                 let w = &m.weights.get(*weight).ty;
@@ -117,6 +133,39 @@ fn net_spec(m: &Module) -> Result<(NetSpec, Vec<TrainLayer>), Failure> {
                     bias: bias.is_some(),
                 });
                 trained.push(TrainLayer { name, weight: *weight, bias: *bias });
+            }
+            OpKind::Snn(SnnOp::Conv2d(Conv2d { weight, bias, strides, pads, dilations, groups })) => {
+                if *dilations != [1, 1] || *groups != 1 {
+                    return Err(Failure::Diag(
+                        Diagnostic::error(format!(
+                            "`phic train` trains convolutions with dilation 1 and one group; found dilations {dilations:?}, group {groups}"
+                        ))
+                        .with_loc(&data.loc, "")
+                        .with_help("write the Conv without `dilations` and `group` (or with dilations = [1, 1], group = 1)"),
+                    ));
+                }
+                let w = &m.weights.get(*weight).ty;
+                let &[out_channels, in_channels, kh, kw] = w.shape.as_slice() else {
+                    return Err(unsupported("a convolution whose weight is not O×C×kh×kw", &data.loc));
+                };
+                let name = format!("layer{}", trained.len());
+                layers.push(LayerSpec::Conv2d {
+                    name: name.clone(),
+                    in_channels,
+                    out_channels,
+                    kernel: [kh, kw],
+                    strides: *strides,
+                    pads: *pads,
+                    bias: bias.is_some(),
+                });
+                trained.push(TrainLayer { name, weight: *weight, bias: *bias });
+            }
+            OpKind::Snn(SnnOp::Flatten) => layers.push(LayerSpec::Flatten),
+            OpKind::Snn(SnnOp::Reshape) => {
+                if m.ty(m.result(op)).rank() != 2 {
+                    return Err(unsupported("a reshape to more than [N, T, F]", &data.loc));
+                }
+                layers.push(LayerSpec::Flatten);
             }
             OpKind::Snn(SnnOp::Lif(n) | SnnOp::If(n)) => match n.params {
                 NeuronParams::Float { beta, threshold } => {
@@ -130,9 +179,6 @@ fn net_spec(m: &Module) -> Result<(NetSpec, Vec<TrainLayer>), Failure> {
             OpKind::Snn(SnnOp::Output(_)) => {}
             OpKind::Snn(
                 other @ (SnnOp::Constant { .. }
-                | SnnOp::Conv2d(_)
-                | SnnOp::Flatten
-                | SnnOp::Reshape
                 | SnnOp::SumPool(_)
                 | SnnOp::AvgPool { .. }
                 | SnnOp::Add
@@ -146,8 +192,8 @@ fn net_spec(m: &Module) -> Result<(NetSpec, Vec<TrainLayer>), Failure> {
         }
         prev = data.results.first().copied().or(prev);
     }
-    let (time_steps, features) = inputs.ok_or_else(|| usage("the model has no input"))?;
-    let spec = NetSpec { time_steps, inputs: features, layers };
+    let (time_steps, input_shape) = inputs.ok_or_else(|| usage("the model has no input"))?;
+    let spec = NetSpec { time_steps, input_shape, layers };
     spec.validate().map_err(|e| usage(e.to_string()))?;
     Ok((spec, trained))
 }
@@ -273,6 +319,14 @@ pub fn run(a: &TrainArgs, sources: &mut SourceMap) -> Result<(), Failure> {
                     }
                     (Some(_), Some(_)) => {}
                 }
+            }
+            if t.declared.iter().product::<usize>() != data.len() {
+                return Err(usage(format!(
+                    "initializer `{}` is declared {:?} but the trained tensor has {} values",
+                    d.initializer,
+                    t.declared,
+                    data.len()
+                )));
             }
             tensors.insert(t.key, WeightTensor { shape: t.declared, data });
         }

@@ -1,36 +1,52 @@
 //! Surrogate-gradient training of feed-forward spiking networks (CPU, candle).
 //!
 //! The trainer is independent of the compiler's IR: the driver translates a
-//! model into a [`NetSpec`] (a stack of [`LayerSpec::Linear`] and
-//! [`LayerSpec::Lif`] layers), provides initial [`Weights`] (from
-//! [`init_weights`] or a checkpoint) and [`Dataset`]s of binary spike trains,
-//! and gets trained [`Weights`] back.
+//! model into a [`NetSpec`] (a stack of [`LayerSpec::Linear`],
+//! [`LayerSpec::Conv2d`], [`LayerSpec::Flatten`] and [`LayerSpec::Lif`] layers
+//! on a per-step input of shape `[F]` or `[C, H, W]`), provides initial
+//! [`Weights`] (from [`init_weights`] or a checkpoint) and [`Dataset`]s of
+//! binary spike trains, and gets trained [`Weights`] back.
 //!
 //! # API
 //!
 //! ```text
+//! NetSpec { time_steps, input_shape: Vec<usize> /* [F] or [C,H,W] */, layers: Vec<LayerSpec> }
+//! LayerSpec::{Linear { name, in_features, out_features, bias },
+//!             Conv2d { name, in_channels, out_channels, kernel: [kh,kw], strides: [sh,sw],
+//!                      pads: [top,left,bottom,right], bias },
+//!             Flatten, Lif { beta, threshold, reset }}
 //! NetSpec::validate(&self) -> Result<(), TrainError>
+//! NetSpec::shapes(&self) -> Result<Vec<Vec<usize>>, TrainError>    // per-step output shape per layer
+//! NetSpec::synapses(&self) -> impl Iterator<Item = Synapse>        // name, weight/bias shapes, fan-in
 //! init_weights(&NetSpec, seed: u64) -> Result<Weights, TrainError>
 //! train(&NetSpec, init: Weights, train: &Dataset, valid: Option<&Dataset>, &TrainConfig,
 //!       progress: &mut dyn FnMut(&EpochReport)) -> Result<(Weights, TrainReport), TrainError>
 //! evaluate(&NetSpec, &Weights, &Dataset) -> Result<EvalReport, TrainError>
 //! save_safetensors(&Weights, &Path) -> Result<(), TrainError>   // atomic
 //! load_safetensors(&Path) -> Result<Weights, TrainError>
-//! Dataset::new(Array3<u8> [N,T,F], Vec<u8>) / Dataset::load_npy(x, y)
-//! Model::new(&NetSpec, &Weights) -> Model;  Model::forward(&Tensor [T,B,F], &ForwardOptions)
-//!       -> ForwardOutput { counts [B,C], linear_inputs: per Linear [T,B,K], spikes: per LIF [T,B,N] }
+//! Dataset::new(Array<u8, D> [N,T,…], Vec<u8>) / Dataset::load_npy(x, y)
+//! Model::new(&NetSpec, &Weights) -> Model;  Model::forward(&Tensor [T,B,…], &ForwardOptions)
+//!       -> ForwardOutput { counts [B,C],
+//!                          gemm_inputs: per Linear [T,B,K], per Conv2d im2col [T,B,P,C·kh·kw],
+//!                          spikes: per LIF [T,B,…] }
 //! ```
 //!
 //! [`Model::forward`] is the single differentiable forward pass used by both
-//! training and evaluation; it also returns every Linear layer's (binary)
-//! input activations and every LIF layer's spikes so that later fine-tuning
-//! objectives can be added on top of it.
+//! training and evaluation; it also returns every synaptic layer's (binary)
+//! GEMM input as the compiler sees it (a convolution's im2col matrix, in the
+//! layout of `snn.im2col`) and every LIF layer's spikes, all part of the
+//! autograd graph, so that later fine-tuning objectives can be added on top of
+//! it.
 //!
 //! # Semantics (shared with the reference interpreter)
 //!
-//! Per sample, for `t = 0..T-1`, with input `x[t] ∈ {0,1}^F`: a Linear layer
-//! computes `I[t] = x[t]·W + b` with `W` stored `[in, out]`. A LIF layer keeps
-//! a membrane `v` (initially 0) and implements snnTorch
+//! Per sample, for `t = 0..T-1`, with input `x[t] ∈ {0,1}^F` (or `{0,1}^{C×H×W}`):
+//! a Linear layer computes `I[t] = x[t]·W + b` with `W` stored `[in, out]`; a
+//! Conv2d layer computes `I[t][o, oy, ox] = b[o] + Σ W[o, c, ky, kx] ·
+//! x[t][c, oy·sh + ky − top, ox·sw + kx − left]` (zero outside the image, `W`
+//! stored `[O, C, kh, kw]`), as `snn.conv2d`; Flatten reshapes `[C, H, W]` to
+//! `[C·H·W]` in row-major order, as `snn.flatten`. A LIF layer keeps a membrane
+//! `v` (initially 0) per neuron and implements snnTorch
 //! `Leaky(reset_delay=False)`:
 //!
 //! ```text
@@ -72,10 +88,11 @@
 //! involved is candle's CPU matmul (the `gemm` crate): it splits the *output*
 //! into tiles across threads while each output element's dot product is
 //! accumulated by one thread in a fixed k-order, so its results do not depend
-//! on the thread count or scheduling; element-wise ops and reductions are
-//! single-threaded. To force single-threaded execution anyway, set
-//! `RAYON_NUM_THREADS=1` (candle reads it for its matmul parallelism) in the
-//! environment of the process.
+//! on the thread count or scheduling; element-wise ops, reductions and the
+//! convolutions' gathers (`index_select`, and `index_add` backwards, which adds
+//! in index order) are single-threaded. To force single-threaded execution
+//! anyway, set `RAYON_NUM_THREADS=1` (candle reads it for its matmul
+//! parallelism) in the environment of the process.
 
 pub mod cli;
 mod data;
@@ -90,7 +107,7 @@ use std::path::PathBuf;
 
 pub use data::Dataset;
 pub use model::{ForwardOptions, ForwardOutput, Model};
-pub use spec::{LayerSpec, NetSpec, Reset};
+pub use spec::{LayerSpec, NetSpec, Reset, Synapse};
 pub use surrogate::Surrogate;
 pub use trainer::{
     EpochReport, EvalReport, LrSchedule, TrainConfig, TrainReport, argmax_lowest, evaluate, evaluate_model, train,
@@ -171,5 +188,7 @@ impl From<candle_core::Error> for TrainError {
     }
 }
 
+#[cfg(test)]
+mod conv_tests;
 #[cfg(test)]
 mod tests;

@@ -2,9 +2,24 @@
 //!
 //! Layers are evaluated one after another over *all* time steps (the network
 //! is feed-forward, so layer `l` at step `t` never depends on layer `l+1`):
-//! a Linear layer is one `[T·B, K] × [K, N]` matrix product, a LIF layer is a
-//! loop over `t` carrying its membrane. This is value-for-value the same as
-//! stepping the whole network once per time step.
+//! a Linear layer is one `[T·B, K] × [K, N]` matrix product; a Conv2d layer is
+//! the same GEMM the compiler runs after `conv-to-gemm`: the im2col matrix
+//! `[T·B·P, C·kh·kw]` of its input (see `im2col` below) times the weight viewed as
+//! `[O, C·kh·kw]` transposed, plus the bias, rearranged to `[T, B, O, H', W']`;
+//! a Flatten layer is a reshape to `[T, B, prod(…)]`; a LIF layer is a loop
+//! over `T` carrying its membrane (element-wise over any trailing shape). This
+//! is value-for-value the same as stepping the whole network once per time
+//! step.
+//!
+//! The convolution is built from candle primitives (a zero-extended gather
+//! with `index_select`, reshapes, a matrix product) rather than candle's
+//! `conv2d`: it needs the im2col matrix anyway (it is part of
+//! [`ForwardOutput::gemm_inputs`], through which later losses differentiate),
+//! it takes asymmetric padding and per-axis strides directly, and its backward
+//! pass is `index_add` plus matrix products (candle 0.11's `conv2d` backward
+//! fails when the height and the width leave different remainders under the
+//! stride, e.g. a 7×6 input with stride 2: it gives `conv_transpose2d` one
+//! output padding for both axes).
 
 use candle_core::{DType, Device, Tensor, Var};
 
@@ -39,17 +54,23 @@ pub struct ForwardOutput {
     /// Spike counts of the last LIF layer summed over time, `[B, C]` (`f32`,
     /// exact small integers): the class scores.
     pub counts: Tensor,
-    /// For every Linear layer, in spec order: its input activations `[T, B,
-    /// K]`. When the layer reads the network input or a LIF layer's output
-    /// (always the case in Linear/LIF stacks) these are exactly 0.0/1.0.
-    pub linear_inputs: Vec<Tensor>,
-    /// For every LIF layer, in spec order: its output spikes `[T, B, N]`.
+    /// For every synaptic layer, in spec order: the left operand of its GEMM
+    /// as the compiler sees it. For a Linear layer its input `[T, B, K]`; for
+    /// a Conv2d layer the im2col matrix `[T, B, P, C·kh·kw]` of its input
+    /// (`P = H'·W'` output positions in row-major order, column
+    /// `(c·kh + ky)·kw + kx`, zero outside the image: the layout of
+    /// `snn.im2col` and `phi_runtime::kernels::im2col`). When the layer reads
+    /// the network input or a LIF layer's output (possibly flattened) these
+    /// are exactly 0.0/1.0. They are part of the autograd graph.
+    pub gemm_inputs: Vec<Tensor>,
+    /// For every LIF layer, in spec order: its output spikes `[T, B, …]`
+    /// (the shape of its input current).
     pub spikes: Vec<Tensor>,
 }
 
-/// Trainable parameters of one Linear layer.
+/// Trainable parameters of one synaptic (Linear or Conv2d) layer.
 #[derive(Clone, Debug)]
-struct LinearParams {
+struct LayerParams {
     name: String,
     weight: Var,
     bias: Option<Var>,
@@ -59,7 +80,7 @@ struct LinearParams {
 #[derive(Clone, Debug)]
 pub struct Model {
     spec: NetSpec,
-    linears: Vec<LinearParams>,
+    params: Vec<LayerParams>,
     device: Device,
 }
 
@@ -73,13 +94,14 @@ impl Model {
         spec.validate()?;
         weights.check(spec)?;
         let device = Device::Cpu;
-        let mut linears = Vec::new();
-        for (name, _, _, bias) in spec.linear_layers() {
+        let mut params = Vec::new();
+        for syn in spec.synapses() {
+            let name = syn.name;
             // `check` guarantees presence.
             let w = weights
                 .get(&weight_name(name))
                 .ok_or_else(|| TrainError::InvalidWeights(format!("missing {name}.weight")))?;
-            let b = if bias {
+            let b = if syn.bias.is_some() {
                 let b = weights
                     .get(&bias_name(name))
                     .ok_or_else(|| TrainError::InvalidWeights(format!("missing {name}.bias")))?;
@@ -87,9 +109,9 @@ impl Model {
             } else {
                 None
             };
-            linears.push(LinearParams { name: name.to_string(), weight: var_from(w, &device)?, bias: b });
+            params.push(LayerParams { name: name.to_string(), weight: var_from(w, &device)?, bias: b });
         }
-        Ok(Model { spec: spec.clone(), linears, device })
+        Ok(Model { spec: spec.clone(), params, device })
     }
 
     /// The network description.
@@ -105,7 +127,7 @@ impl Model {
     /// All trainable variables, in a fixed order (spec order; weight then bias).
     pub fn vars(&self) -> Vec<Var> {
         let mut out = Vec::new();
-        for l in &self.linears {
+        for l in &self.params {
             out.push(l.weight.clone());
             if let Some(b) = &l.bias {
                 out.push(b.clone());
@@ -117,7 +139,7 @@ impl Model {
     /// The variables by parameter name, in the same order as [`Model::vars`].
     pub fn named_vars(&self) -> Vec<(String, Var)> {
         let mut out = Vec::new();
-        for l in &self.linears {
+        for l in &self.params {
             out.push((weight_name(&l.name), l.weight.clone()));
             if let Some(b) = &l.bias {
                 out.push((bias_name(&l.name), b.clone()));
@@ -137,35 +159,64 @@ impl Model {
         Ok(w)
     }
 
-    /// Runs the network on `x`, a time-major `[T, B, F]` `f32` tensor of 0/1
-    /// spikes. See the [module docs](super) for the exact LIF update.
+    /// Runs the network on `x`, a time-major `[T, B, …]` `f32` tensor of 0/1
+    /// spikes whose trailing dimensions are the spec's input shape. See the
+    /// [module docs](super) for the exact LIF update.
     pub fn forward(&self, x: &Tensor, opts: &ForwardOptions) -> Result<ForwardOutput, TrainError> {
-        let (t_steps, batch, features) = x.dims3()?;
-        if t_steps != self.spec.time_steps || features != self.spec.inputs {
+        let dims = x.dims();
+        if dims.len() != self.spec.input_shape.len() + 2
+            || dims[0] != self.spec.time_steps
+            || dims[2..] != self.spec.input_shape[..]
+        {
             return Err(TrainError::InvalidData(format!(
-                "input is [T={t_steps}, B={batch}, F={features}], the network expects T = {}, F = {}",
-                self.spec.time_steps, self.spec.inputs
+                "input is {dims:?}, the network expects [T = {}, B, {}]",
+                self.spec.time_steps,
+                self.spec.input_shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
             )));
         }
+        let (t_steps, batch) = (dims[0], dims[1]);
         let param =
             |v: &Var| -> Tensor { if opts.track_grad { v.as_tensor().clone() } else { v.as_detached_tensor() } };
         let mut h = x.to_dtype(DType::F32)?;
-        let mut linear_inputs = Vec::new();
+        let mut gemm_inputs = Vec::new();
         let mut spikes = Vec::new();
-        let mut linears = self.linears.iter();
+        let mut params = self.params.iter();
+        let mut next_params =
+            || params.next().ok_or_else(|| TrainError::InvalidSpec("a synaptic layer without parameters".into()));
         for layer in &self.spec.layers {
             match layer {
                 LayerSpec::Linear { in_features, out_features, .. } => {
-                    let p = linears
-                        .next()
-                        .ok_or_else(|| TrainError::InvalidSpec("Linear layer without parameters".into()))?;
-                    linear_inputs.push(h.clone());
+                    let p = next_params()?;
+                    gemm_inputs.push(h.clone());
                     let flat = h.reshape((t_steps * batch, *in_features))?;
                     let mut y = flat.matmul(&param(&p.weight))?;
                     if let Some(b) = &p.bias {
                         y = y.broadcast_add(&param(b))?;
                     }
                     h = y.reshape((t_steps, batch, *out_features))?;
+                }
+                LayerSpec::Conv2d { in_channels, out_channels, kernel, strides, pads, .. } => {
+                    let p = next_params()?;
+                    let (_, _, c, height, width) = h.dims5()?;
+                    let images = h.reshape((t_steps * batch, c, height, width))?;
+                    let (cols, oh, ow) = im2col(&images, *kernel, *strides, *pads)?;
+                    let (positions, ckk) = (oh * ow, in_channels * kernel[0] * kernel[1]);
+                    gemm_inputs.push(cols.reshape((t_steps, batch, positions, ckk))?);
+                    // [T·B·P, C·kh·kw] × [C·kh·kw, O]: the weight [O, C, kh, kw] viewed as [O, C·kh·kw], transposed.
+                    let w = param(&p.weight).reshape((*out_channels, ckk))?;
+                    let mut y = cols.reshape((t_steps * batch * positions, ckk))?.matmul(&w.t()?)?;
+                    if let Some(b) = &p.bias {
+                        y = y.broadcast_add(&param(b))?;
+                    }
+                    h = y
+                        .reshape((t_steps * batch, positions, *out_channels))?
+                        .transpose(1, 2)?
+                        .contiguous()?
+                        .reshape((t_steps, batch, *out_channels, oh, ow))?;
+                }
+                LayerSpec::Flatten => {
+                    let features: usize = h.dims()[2..].iter().product();
+                    h = h.reshape((t_steps, batch, features))?;
                 }
                 LayerSpec::Lif { beta, threshold, reset } => {
                     let lif = Lif { beta: *beta, threshold: *threshold, reset: *reset };
@@ -175,8 +226,61 @@ impl Model {
             }
         }
         let counts = h.sum(0)?;
-        Ok(ForwardOutput { counts, linear_inputs, spikes })
+        Ok(ForwardOutput { counts, gemm_inputs, spikes })
     }
+}
+
+/// The im2col matrix of `images` (`[N, C, H, W]`) for a `kh × kw` window with
+/// `strides` `[sh, sw]` and zero padding `pads` `[top, left, bottom, right]`:
+/// `[N, P, C·kh·kw]` with `P = H'·W'` output positions in row-major order and
+/// column `(c·kh + ky)·kw + kx` holding `x[c, oy·sh + ky − top, ox·sw + kx −
+/// left]`, zero outside the image. Returns it with `H'` and `W'`.
+///
+/// Differentiable: one `index_select` on the images flattened to `[N, C, H·W]`
+/// and extended by one zero column (index `H·W`, read for every tap outside
+/// the image), then a reshape and a transpose.
+pub(crate) fn im2col(
+    images: &Tensor,
+    kernel: [usize; 2],
+    strides: [usize; 2],
+    pads: [usize; 4],
+) -> Result<(Tensor, usize, usize), TrainError> {
+    let (n, c, h, w) = images.dims4()?;
+    let out = |len: usize, a: usize| {
+        phi_dialect::ops::snn::window_out(len, kernel[a], strides[a], pads[a], pads[a + 2], 1)
+            .map_err(TrainError::InvalidSpec)
+    };
+    let (oh, ow) = (out(h, 0)?, out(w, 1)?);
+    let [kh, kw] = kernel;
+    let outside = u32::try_from(h * w)
+        .map_err(|_| TrainError::InvalidSpec(format!("a {h}×{w} image is too large for im2col")))?;
+    let at = |o: usize, k: usize, a: usize, lim: usize| -> Option<usize> {
+        (o * strides[a] + k).checked_sub(pads[a]).filter(|&i| i < lim)
+    };
+    let mut ids = Vec::with_capacity(kh * kw * oh * ow);
+    for ky in 0..kh {
+        for kx in 0..kw {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let id = match (at(oy, ky, 0, h), at(ox, kx, 1, w)) {
+                        // < h·w = `outside`, which fits in u32
+                        (Some(iy), Some(ix)) => (iy * w + ix) as u32,
+                        (None, _) | (_, None) => outside,
+                    };
+                    ids.push(id);
+                }
+            }
+        }
+    }
+    let ids = Tensor::from_vec(ids, kh * kw * oh * ow, images.device())?;
+    let flat = images.reshape((n, c, h * w))?;
+    let zero = Tensor::zeros((n, c, 1), images.dtype(), images.device())?;
+    let cols = Tensor::cat(&[&flat, &zero], 2)?
+        .index_select(&ids, 2)? // [N, C, kh·kw·P]
+        .reshape((n, c * kh * kw, oh * ow))?
+        .transpose(1, 2)?
+        .contiguous()?;
+    Ok((cols, oh, ow))
 }
 
 /// One LIF layer's parameters.
@@ -188,10 +292,13 @@ struct Lif {
 }
 
 impl Lif {
-    /// Runs the layer over the input currents `[T, B, N]`, returning spikes `[T, B, N]`.
+    /// Runs the layer over the input currents `[T, …]`, returning spikes of the same shape.
     fn run(&self, current: &Tensor, opts: &ForwardOptions) -> Result<Tensor, TrainError> {
-        let (t_steps, batch, width) = current.dims3()?;
-        let mut v = Tensor::zeros((batch, width), DType::F32, current.device())?;
+        let dims = current.dims();
+        let Some((&t_steps, step)) = dims.split_first() else {
+            return Err(TrainError::InvalidData("a LIF layer needs a time-major current [T, …]".into()));
+        };
+        let mut v = Tensor::zeros(step, DType::F32, current.device())?;
         let mut out = Vec::with_capacity(t_steps);
         for t in 0..t_steps {
             let i_t = current.get(t)?;
@@ -236,7 +343,7 @@ mod tests {
     fn single(beta: f32, reset: Reset) -> Model {
         let spec = NetSpec {
             time_steps: 6,
-            inputs: 1,
+            input_shape: vec![1],
             layers: vec![
                 LayerSpec::Linear { name: "l".into(), in_features: 1, out_features: 1, bias: false },
                 LayerSpec::Lif { beta, threshold: 1.0, reset },
@@ -251,7 +358,7 @@ mod tests {
     fn trace(model: &Model, inputs: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let lif = match model.spec.layers[1] {
             LayerSpec::Lif { beta, threshold, reset } => Lif { beta, threshold, reset },
-            LayerSpec::Linear { .. } => unreachable!(),
+            LayerSpec::Linear { .. } | LayerSpec::Conv2d { .. } | LayerSpec::Flatten => unreachable!(),
         };
         let opts = ForwardOptions::default();
         let mut v = Tensor::zeros((1, 1), DType::F32, &Device::Cpu).unwrap();
@@ -347,9 +454,9 @@ mod tests {
         let x = Tensor::ones((3, 7, 4), DType::F32, &Device::Cpu).unwrap();
         let out = model.forward(&x, &ForwardOptions::default()).unwrap();
         assert_eq!(out.counts.dims(), &[7, 2]);
-        assert_eq!(out.linear_inputs.len(), 2);
-        assert_eq!(out.linear_inputs[0].dims(), &[3, 7, 4]);
-        assert_eq!(out.linear_inputs[1].dims(), &[3, 7, 5]);
+        assert_eq!(out.gemm_inputs.len(), 2);
+        assert_eq!(out.gemm_inputs[0].dims(), &[3, 7, 4]);
+        assert_eq!(out.gemm_inputs[1].dims(), &[3, 7, 5]);
         assert_eq!(out.spikes.len(), 2);
         for s in &out.spikes {
             for v in s.flatten_all().unwrap().to_vec1::<f32>().unwrap() {

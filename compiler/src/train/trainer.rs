@@ -204,7 +204,7 @@ pub fn evaluate(spec: &NetSpec, weights: &Weights, data: &Dataset) -> Result<Eva
 /// [`evaluate`] on an instantiated model.
 pub fn evaluate_model(model: &Model, data: &Dataset) -> Result<EvalReport, TrainError> {
     let spec = model.spec();
-    data.check("evaluation", spec.time_steps, spec.inputs, spec.outputs())?;
+    data.check("evaluation", spec.time_steps, &spec.input_shape, spec.outputs())?;
     let opts = ForwardOptions { track_grad: false, ..ForwardOptions::default() };
     let n = data.len();
     let mut spike_sums = vec![0f64; spec.lif_layers()];
@@ -257,9 +257,9 @@ pub fn train(
     cfg.validate()?;
     spec.validate()?;
     let classes = spec.outputs();
-    train_set.check("training", spec.time_steps, spec.inputs, classes)?;
+    train_set.check("training", spec.time_steps, &spec.input_shape, classes)?;
     if let Some(v) = valid {
-        v.check("validation", spec.time_steps, spec.inputs, classes)?;
+        v.check("validation", spec.time_steps, &spec.input_shape, classes)?;
     }
     let model = Model::new(spec, &init)?;
     let mut opt = AdamW::new(

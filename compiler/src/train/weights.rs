@@ -1,7 +1,9 @@
 //! Named `f32` parameter tensors: seeded initialisation and safetensors I/O.
 //!
-//! Parameter names are `"<layer>.weight"` (shape `[in_features,
-//! out_features]`, row-major) and `"<layer>.bias"` (shape `[out_features]`).
+//! Parameter names are `"<layer>.weight"` and `"<layer>.bias"`: shapes
+//! `[in_features, out_features]` and `[out_features]` for a Linear layer,
+//! `[out_channels, in_channels, kh, kw]` and `[out_channels]` for a Conv2d
+//! layer, all row-major.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -40,12 +42,12 @@ pub struct Weights {
     pub tensors: BTreeMap<String, WeightTensor>,
 }
 
-/// Name of a Linear layer's weight parameter.
+/// Name of a synaptic (Linear or Conv2d) layer's weight parameter.
 pub fn weight_name(layer: &str) -> String {
     format!("{layer}.weight")
 }
 
-/// Name of a Linear layer's bias parameter.
+/// Name of a synaptic (Linear or Conv2d) layer's bias parameter.
 pub fn bias_name(layer: &str) -> String {
     format!("{layer}.bias")
 }
@@ -75,10 +77,10 @@ impl Weights {
     /// right shapes and finite values (no missing, no extra tensors).
     pub fn check(&self, spec: &NetSpec) -> Result<(), TrainError> {
         let mut expected = BTreeMap::new();
-        for (name, k, n, bias) in spec.linear_layers() {
-            expected.insert(weight_name(name), vec![k, n]);
-            if bias {
-                expected.insert(bias_name(name), vec![n]);
+        for syn in spec.synapses() {
+            expected.insert(weight_name(syn.name), syn.weight);
+            if let Some(b) = syn.bias {
+                expected.insert(bias_name(syn.name), b);
             }
         }
         for (name, shape) in &expected {
@@ -119,26 +121,28 @@ fn unit_f32(rng: &mut ChaCha8Rng) -> f32 {
     (rng.next_u32() >> 8) as f32 * (1.0 / 16_777_216.0)
 }
 
-/// Seeded initial parameters, PyTorch `nn.Linear`'s default distribution:
-/// every weight and bias is uniform in `[-1/√K, 1/√K)` with `K = in_features`
-/// (Kaiming-uniform with `a = √5`).
+/// Seeded initial parameters, PyTorch's default distribution for
+/// `nn.Linear` and `nn.Conv2d`: every weight and bias is uniform in
+/// `[-1/√K, 1/√K)` with `K` the fan-in, `in_features` for a Linear layer and
+/// `in_channels·kh·kw` for a convolution (Kaiming-uniform with `a = √5`).
 ///
-/// Draws come from `ChaCha8Rng::seed_from_u64(seed)`: Linear layers in spec
-/// order, for each its weight in row-major `[K, N]` order then its bias; each
-/// value is `bound·(2u − 1)` with `u = (next_u32() >> 8) / 2²⁴`.
+/// Draws come from `ChaCha8Rng::seed_from_u64(seed)`: synaptic layers in spec
+/// order, for each its weight in row-major order (`[K, N]` or `[O, C, kh,
+/// kw]`) then its bias; each value is `bound·(2u − 1)` with
+/// `u = (next_u32() >> 8) / 2²⁴`.
 pub fn init_weights(spec: &NetSpec, seed: u64) -> Result<Weights, TrainError> {
     spec.validate()?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut weights = Weights::default();
-    for (name, k, n, bias) in spec.linear_layers() {
-        let bound = 1.0 / (k as f32).sqrt();
+    for syn in spec.synapses() {
+        let bound = 1.0 / (syn.fan_in as f32).sqrt();
         let mut draw =
             |count: usize| -> Vec<f32> { (0..count).map(|_| bound * (2.0 * unit_f32(&mut rng) - 1.0)).collect() };
-        let w = draw(k * n);
-        weights.insert(weight_name(name), WeightTensor { shape: vec![k, n], data: w });
-        if bias {
-            let b = draw(n);
-            weights.insert(bias_name(name), WeightTensor { shape: vec![n], data: b });
+        let w = draw(syn.weight.iter().product());
+        weights.insert(weight_name(syn.name), WeightTensor { shape: syn.weight, data: w });
+        if let Some(shape) = syn.bias {
+            let b = draw(shape.iter().product());
+            weights.insert(bias_name(syn.name), WeightTensor { shape, data: b });
         }
     }
     Ok(weights)
@@ -231,6 +235,25 @@ mod tests {
         // Not degenerate: values spread over the range.
         let mean: f32 = w.data.iter().sum::<f32>() / w.data.len() as f32;
         assert!(mean.abs() < bound / 2.0);
+    }
+
+    #[test]
+    fn conv_init_uses_the_fan_in() {
+        let s = crate::train::spec::tests::small_cnn(6, 5);
+        let a = init_weights(&s, 4).unwrap();
+        assert_eq!(a, init_weights(&s, 4).unwrap());
+        a.check(&s).unwrap();
+        let w = a.get("c1.weight").unwrap();
+        assert_eq!(w.shape, vec![4, 2, 3, 3]);
+        let bound = 1.0 / 18f32.sqrt();
+        assert!(w.data.iter().all(|v| v.abs() <= bound));
+        assert!(w.data.iter().any(|v| v.abs() > bound / 2.0));
+        assert_eq!(a.get("c1.bias").unwrap().shape, vec![4]);
+        assert!(a.get("c2.bias").is_none(), "c2 has no bias");
+        assert!(a.get("c2.weight").unwrap().data.iter().all(|v| v.abs() <= 1.0 / 6.0));
+        let mut w = a.clone();
+        w.insert("c2.weight", WeightTensor::new(vec![3, 4, 3, 2], vec![0.0; 72]).unwrap());
+        assert!(w.check(&s).is_err(), "wrong kernel shape");
     }
 
     #[test]
