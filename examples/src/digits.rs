@@ -282,11 +282,25 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), DigitsError> {
 /// Writes `<name>.npy` and `<name>_labels.npy` for every split into
 /// `out_dir` (created if missing); returns the written paths.
 pub fn write_splits(splits: &[Split], out_dir: &Path) -> Result<Vec<PathBuf>, DigitsError> {
+    write_splits_as(splits, out_dir, false)
+}
+
+/// [`write_splits`], with the spikes shaped `[N, T, 1, 8, 8]` (one-channel images, for
+/// convolutional models) when `images` is set; the values are the same.
+pub fn write_splits_as(splits: &[Split], out_dir: &Path, images: bool) -> Result<Vec<PathBuf>, DigitsError> {
     std::fs::create_dir_all(out_dir).map_err(io_err(out_dir))?;
     let mut written = Vec::new();
     for s in splits {
         let x_path = out_dir.join(format!("{}.npy", s.name));
-        write_atomically(&x_path, &npy_bytes(&s.spikes)?)?;
+        let bytes = if images {
+            let (n, t, _) = s.spikes.dim();
+            let img =
+                s.spikes.to_shape(ndarray::IxDyn(&[n, t, 1, 8, 8])).map_err(|e| DigitsError::Npy(e.to_string()))?;
+            npy_bytes(&img.to_owned())?
+        } else {
+            npy_bytes(&s.spikes)?
+        };
+        write_atomically(&x_path, &bytes)?;
         written.push(x_path);
         let y_path = out_dir.join(format!("{}_labels.npy", s.name));
         write_atomically(&y_path, &npy_bytes(&s.labels)?)?;

@@ -1,5 +1,5 @@
 //! `make-digits`: regenerate the rate-coded digits splits of
-//! `examples/digits_mlp` from `data/digits.csv.gz`.
+//! `examples/digits_mlp` (or, with `--images`, `examples/digits_cnn`) from `data/digits.csv.gz`.
 //!
 //! Run from the workspace root: `cargo run -p phi-examples --bin make-digits`.
 
@@ -34,6 +34,9 @@ struct Args {
     /// Test samples.
     #[arg(long, default_value_t = SplitSizes::default().test)]
     test: usize,
+    /// Write the spikes as one-channel 8×8 images, `[N, T, 1, 8, 8]` (for convolutional models).
+    #[arg(long)]
+    images: bool,
 }
 
 fn main() -> ExitCode {
@@ -46,7 +49,7 @@ fn main() -> ExitCode {
             sizes: SplitSizes { train: args.train, calib: args.calib, test: args.test },
         };
         let splits = digits::prepare_digits(&data, &opts)?;
-        digits::write_splits(&splits, &args.out_dir)
+        digits::write_splits_as(&splits, &args.out_dir, args.images)
     };
     match run() {
         Ok(paths) => {
