@@ -11,7 +11,7 @@ use crate::hw::HwConfig;
 use crate::isa::Inst;
 
 /// Version of the `.phibin` format this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Which accelerator a program targets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
