@@ -140,12 +140,16 @@ fn case(seed: u64) -> Case {
         *size = (*size / shrink).max(2 * 16 * 32);
     }
     b.pwp = (b.pwp / shrink).max(2048);
-    let batch = match rng.below(3) {
+    // a smaller partial-sum buffer and larger batches make row tiles run in groups
+    let psum_shrink = rng.pick(&[1u32, 2, 8]);
+    b.psum = (b.psum / psum_shrink).max((hw.m * hw.n * 4).div_ceil(1024) * 1024 + 1024);
+    let batch = match rng.below(4) {
         0 => None,
+        1 => Some(rng.range(8, 60) as u32),
         _ => Some(rng.range(1, 6) as u32),
     };
     let description = format!(
-        "seed {seed}: widths {widths:?}, T {t}, k {k}, q {}, m {}, n {}, buffers/{shrink}, batch {batch:?}, {n_test} test samples",
+        "seed {seed}: widths {widths:?}, T {t}, k {k}, q {}, m {}, n {}, buffers/{shrink}, psum/{psum_shrink}, batch {batch:?}, {n_test} test samples",
         hw.q, hw.m, hw.n
     );
     Case { text, shape, calib, test, hw, batch, description }
@@ -176,11 +180,16 @@ fn random_hw(
         *size = (*size / shrink).max(2 * 16 * 32);
     }
     b.pwp = (b.pwp / shrink).max(2048);
-    let batch = match rng.below(3) {
+    // a smaller partial-sum buffer and larger batches make row tiles run in groups
+    let psum_shrink = rng.pick(&[1u32, 2, 8]);
+    b.psum = (b.psum / psum_shrink).max((hw.m * hw.n * 4).div_ceil(1024) * 1024 + 1024);
+    let batch = match rng.below(4) {
         0 => None,
+        1 => Some(rng.range(8, 40) as u32),
         _ => Some(rng.range(1, 4) as u32),
     };
-    let text = format!("k {k}, q {}, m {}, n {}, buffers/{shrink}, batch {batch:?}", hw.q, hw.m, hw.n);
+    let text =
+        format!("k {k}, q {}, m {}, n {}, buffers/{shrink}, psum/{psum_shrink}, batch {batch:?}", hw.q, hw.m, hw.n);
     (hw, batch, text)
 }
 

@@ -47,7 +47,7 @@ pub struct Options {
     /// Its configuration.
     pub hw: HwConfig,
     /// Samples per run of the program (`None`: as many as one column tile of partial sums holds
-    /// for every layer, at least 1).
+    /// for the layer that holds the most, at most what the 16-bit row fields allow, at least 1).
     pub batch: Option<u32>,
 }
 
@@ -235,10 +235,8 @@ fn plan(l: &LayerDesc, hw: &HwConfig) -> Result<Plan, String> {
         if need <= have { Ok(()) } else { Err(format!("{what} needs {need} bytes, the buffer has {have}")) }
     };
     fits("the bias of a layer (in a buffer half)", l.n as usize * 4, half(b.bias))?;
-    // One column tile of the whole batch accumulates in the partial-sum buffer, each row tile
-    // from a line boundary (checked exactly once the row tile is known, below).
-    fits("one column tile of partial sums for the batch", l.rows as usize * nt * 4, b.psum as usize)
-        .map_err(|e| format!("{e}; lower --batch"))?;
+    // Row tiles are processed in groups whose partial sums (one column tile each, from a line
+    // boundary) fit the partial-sum buffer together; at least one row tile must fit (below).
     // Row tiles hold whole samples when one fits a tile, so that a sample's time steps meet in
     // one tile and its membranes live only in the tile (scratch). A sample longer than a tile
     // (a convolution's T × positions rows) is cut at time-step boundaries into equal parts that
@@ -301,18 +299,20 @@ fn plan(l: &LayerDesc, hw: &HwConfig) -> Result<Plan, String> {
                 if cols >= l.k_cols as usize { l.k_cols as usize } else { cols / 8 * 8 }
             }
         };
-        if group > 0 {
-            // row tile i starts at i · (a full tile, line-aligned); the last may be partial
-            let tiles = (l.rows as usize).div_ceil(mr);
-            let last = l.rows as usize - (tiles - 1) * mr;
-            let psum = (tiles - 1) * lines(mr * nt * 4) * LINE + last * nt * 4;
-            fits("one column tile of partial sums for the batch (line-aligned row tiles)", psum, b.psum as usize)
-                .map_err(|e| format!("{e}; lower --batch"))?;
+        let psum_fits = lines(mr * nt * 4) * LINE <= b.psum as usize;
+        if group > 0 && psum_fits {
             return Ok(Plan { mr, nt, ct, group });
         }
         if let Some(&next) = candidates.iter().find(|&&c| c < mr) {
             mr = next;
             continue;
+        }
+        if !psum_fits {
+            return Err(format!(
+                "one row tile of partial sums ({mr} rows × {nt} columns) needs {} bytes, the buffer has {}",
+                lines(mr * nt * 4) * LINE,
+                b.psum
+            ));
         }
         {
             return Err(match l.mode {
@@ -472,7 +472,9 @@ pub fn lower(m: &Module, opts: &Options, sample: Option<Vec<u8>>) -> DResult<Pro
         .max(1);
     // Auto: as many samples as one column tile of partial sums holds for every layer (a row
     // tile starts on a line: at most LINE − 4 bytes of padding per tile; a tile holds at least
-    // one sample, or — a sample longer than m rows — at least one time step of it).
+    // one sample, or — a sample longer than m rows — at least one time step of it). A larger
+    // `--batch` is fine: row tiles then run in groups that fit the buffer, each group loading
+    // the layer's weights (and PWP rows) again; a smaller one pads fewer samples.
     let auto = found
         .iter()
         .map(|g| {
@@ -786,9 +788,22 @@ fn emit_layer(
         e.acquire(pro);
     }
 
-    let row_tiles: Vec<(usize, usize)> =
+    let all_row_tiles: Vec<(usize, usize)> =
         (0..l.rows as usize).step_by(mr).map(|r0| (r0, mr.min(l.rows as usize - r0))).collect();
     let psum_tile = lines(mr * nt * 4) * LINE;
+    // consecutive row tiles whose partial sums (one column tile each; every tile but the last
+    // of a group padded to a line) fit the buffer together
+    let mut row_groups: Vec<&[(usize, usize)]> = Vec::new();
+    let mut start = 0;
+    while start < all_row_tiles.len() {
+        let mut end = start + 1;
+        while end < all_row_tiles.len() && (end - start) * psum_tile + all_row_tiles[end].1 * nt * 4 <= b.psum as usize
+        {
+            end += 1;
+        }
+        row_groups.push(&all_row_tiles[start..end]);
+        start = end;
+    }
     // K groups: (first column, columns, first partition, partitions)
     let groups: Vec<(usize, usize, usize, usize)> = match l.mode {
         LayerMode::Phi => {
@@ -821,242 +836,244 @@ fn emit_layer(
     let res_ring = ring(b.res, mr * p.group * 8);
     let w_slot = (lines(w_rows * nt) * LINE, lines(p.group * q * 4) * LINE);
 
-    for c in 0..ct {
-        let col0 = c * nt;
-        let cols = nt.min(l.n as usize - col0);
-        // partial sums of every row tile of the batch for this column tile
-        for (ri, &(_, rows)) in row_tiles.iter().enumerate() {
-            if let Some(s) = st.psum_store.remove(&ri) {
-                e.wait_store(s);
+    for row_tiles in row_groups {
+        for c in 0..ct {
+            let col0 = c * nt;
+            let cols = nt.min(l.n as usize - col0);
+            // partial sums of every row tile of the batch for this column tile
+            for (ri, &(_, rows)) in row_tiles.iter().enumerate() {
+                if let Some(s) = st.psum_store.remove(&ri) {
+                    e.wait_store(s);
+                }
+                e.compute(Inst::PsumInit {
+                    deps,
+                    layer: li,
+                    rows: u16_of(rows, "rows")?,
+                    cols: cols as u16,
+                    bias: line_of(bias_at + col0 * 4, "BIAS offset")?,
+                    psum: line_of(ri * psum_tile, "PSUM offset")?,
+                });
             }
-            e.compute(Inst::PsumInit {
-                deps,
-                layer: li,
-                rows: u16_of(rows, "rows")?,
-                cols: cols as u16,
-                bias: line_of(bias_at + col0 * 4, "BIAS offset")?,
-                psum: line_of(ri * psum_tile, "PSUM offset")?,
-            });
-        }
-        for &(k0, kcols, part0, gp) in &groups {
-            // weights (and patterns) of this group and column tile: loaded once for the batch
-            let wi = st.next_slot(Buffer::Wgt, (w_ring, 1));
-            let (wgt_at, pat_at) = (wi * w_slot.0, wi * w_slot.1);
-            let mut loads = vec![Inst::Load {
-                deps,
-                dma: dma(
-                    Buffer::Wgt,
-                    wgt_at,
-                    l.weights + (k0 * l.n as usize + col0) as u32,
-                    kcols,
-                    cols,
-                    l.n as usize,
-                )?,
-            }];
-            let mut regions = vec![(Buffer::Wgt, wgt_at, w_slot.0)];
-            if l.mode == LayerMode::Phi {
-                loads.push(Inst::Load {
+            for &(k0, kcols, part0, gp) in &groups {
+                // weights (and patterns) of this group and column tile: loaded once for the batch
+                let wi = st.next_slot(Buffer::Wgt, (w_ring, 1));
+                let (wgt_at, pat_at) = (wi * w_slot.0, wi * w_slot.1);
+                let mut loads = vec![Inst::Load {
                     deps,
                     dma: dma(
-                        Buffer::Pat,
-                        pat_at,
-                        l.patterns.ok_or("Phi layer without patterns")? + (part0 * q * 4) as u32,
-                        1,
-                        gp * q * 4,
-                        0,
+                        Buffer::Wgt,
+                        wgt_at,
+                        l.weights + (k0 * l.n as usize + col0) as u32,
+                        kcols,
+                        cols,
+                        l.n as usize,
                     )?,
-                });
-                regions.push((Buffer::Pat, pat_at, w_slot.1));
-            }
-            let over = st.writes(&regions);
-            let wb = e.load_batch(loads, &over);
-            st.own(&regions, wb);
-            let wgt = line_of(wgt_at, "WGT offset")?;
+                }];
+                let mut regions = vec![(Buffer::Wgt, wgt_at, w_slot.0)];
+                if l.mode == LayerMode::Phi {
+                    loads.push(Inst::Load {
+                        deps,
+                        dma: dma(
+                            Buffer::Pat,
+                            pat_at,
+                            l.patterns.ok_or("Phi layer without patterns")? + (part0 * q * 4) as u32,
+                            1,
+                            gp * q * 4,
+                            0,
+                        )?,
+                    });
+                    regions.push((Buffer::Pat, pat_at, w_slot.1));
+                }
+                let over = st.writes(&regions);
+                let wb = e.load_batch(loads, &over);
+                st.own(&regions, wb);
+                let wgt = line_of(wgt_at, "WGT offset")?;
 
-            // the PWP rows of this (group, column tile) accumulate in one PWP half across row tiles
-            let ph = st.next_slot(Buffer::Pwp, (2, half(b.pwp)));
-            let pwp_region = [(Buffer::Pwp, ph, half(b.pwp))];
-            let pwp_owner = st.writes(&pwp_region);
-            let pwp = line_of(ph, "PWP offset")?;
-            let mut last_pf = None;
+                // the PWP rows of this (group, column tile) accumulate in one PWP half across row tiles
+                let ph = st.next_slot(Buffer::Pwp, (2, half(b.pwp)));
+                let pwp_region = [(Buffer::Pwp, ph, half(b.pwp))];
+                let pwp_owner = st.writes(&pwp_region);
+                let pwp = line_of(ph, "PWP offset")?;
+                let mut last_pf = None;
 
-            // the input tiles, gathered one row tile ahead (prefetch)
-            let gather =
-                |st: &mut EmitState, e: &mut Emitter, r0: usize, rows: usize| -> Result<(Batch, u16), String> {
-                    let at = st.next_slot(in_buf, in_ring);
-                    let region = [(in_buf, at, in_ring.1)];
-                    let over = st.writes(&region);
-                    let row_bytes = match l.mode {
-                        LayerMode::Phi => gp * k / 8,
-                        LayerMode::BitSparse | LayerMode::Dense => match l.input.kind {
-                            InputKind::Spikes => kcols.div_ceil(8),
-                            InputKind::Int => kcols * 4,
-                        },
+                // the input tiles, gathered one row tile ahead (prefetch)
+                let gather =
+                    |st: &mut EmitState, e: &mut Emitter, r0: usize, rows: usize| -> Result<(Batch, u16), String> {
+                        let at = st.next_slot(in_buf, in_ring);
+                        let region = [(in_buf, at, in_ring.1)];
+                        let over = st.writes(&region);
+                        let row_bytes = match l.mode {
+                            LayerMode::Phi => gp * k / 8,
+                            LayerMode::BitSparse | LayerMode::Dense => match l.input.kind {
+                                InputKind::Spikes => kcols.div_ceil(8),
+                                InputKind::Int => kcols * 4,
+                            },
+                        };
+                        let a = e.load_batch(
+                            vec![Inst::Gather {
+                                deps,
+                                layer: li,
+                                row0: u16_of(r0, "row")?,
+                                rows: u16_of(rows, "rows")?,
+                                k0: u16_of(k0, "column")?,
+                                kcols: u16_of(kcols, "columns")?,
+                                sram: line_of(at, "input offset")?,
+                                row_bytes: u16_of(row_bytes, "row bytes")?,
+                            }],
+                            &over,
+                        );
+                        st.own(&region, a);
+                        Ok((a, line_of(at, "input offset")?))
                     };
-                    let a = e.load_batch(
-                        vec![Inst::Gather {
-                            deps,
-                            layer: li,
-                            row0: u16_of(r0, "row")?,
-                            rows: u16_of(rows, "rows")?,
-                            k0: u16_of(k0, "column")?,
-                            kcols: u16_of(kcols, "columns")?,
-                            sram: line_of(at, "input offset")?,
-                            row_bytes: u16_of(row_bytes, "row bytes")?,
-                        }],
-                        &over,
-                    );
-                    st.own(&region, a);
-                    Ok((a, line_of(at, "input offset")?))
-                };
-            // input tiles are gathered ahead, as deep as the input ring allows
-            let ahead = in_ring.0.saturating_sub(1).max(1);
-            let mut gathered = std::collections::VecDeque::new();
-            for &(r1, rows1) in row_tiles.iter().take(ahead) {
-                gathered.push_back(gather(st, e, r1, rows1)?);
-            }
-            // Phi: software-pipelined — the match (and PWP prefetch) of row tile r runs before the
-            // Level-1/Level-2 work of row tiles r−d … (d as deep as the index/residual rings allow),
-            // so matcher, prefetch and adders overlap.
-            let depth = idx_ring.0.min(res_ring.0).saturating_sub(1);
-            let mut pending: std::collections::VecDeque<(u16, u16, u16, Batch, u16)> =
-                std::collections::VecDeque::new();
-            for (ri, &(_, rows)) in row_tiles.iter().enumerate() {
-                let (a, src) = gathered.pop_front().expect("gathered ahead");
-                if let Some(&(r1, rows1)) = row_tiles.get(ri + ahead) {
+                // input tiles are gathered ahead, as deep as the input ring allows
+                let ahead = in_ring.0.saturating_sub(1).max(1);
+                let mut gathered = std::collections::VecDeque::new();
+                for &(r1, rows1) in row_tiles.iter().take(ahead) {
                     gathered.push_back(gather(st, e, r1, rows1)?);
                 }
-                let psum = line_of(ri * psum_tile, "PSUM offset")?;
-                let rows16 = u16_of(rows, "rows")?;
-                match l.mode {
-                    LayerMode::Phi => {
-                        let slot = st.next_slot(Buffer::Idx, (idx_ring.0.min(res_ring.0), 1));
-                        let idx = line_of(slot * idx_ring.1, "IDX offset")?;
-                        let res = line_of(slot * res_ring.1, "RES offset")?;
-                        e.acquire(wb);
-                        e.acquire(a);
-                        e.compute(Inst::Match {
-                            deps,
-                            layer: li,
-                            rows: rows16,
-                            part0: u16_of(part0, "partition")?,
-                            parts: gp as u8,
-                            spk: src,
-                            pat: line_of(pat_at, "PAT offset")?,
-                            idx,
-                            res,
-                        });
-                        e.release(a);
-                        // the prefetch waits for this match (through A's release) and, the
-                        // first time, for the previous user of the PWP half
-                        let mut over = vec![a];
-                        if ri == 0 {
-                            over.extend(pwp_owner.iter().copied());
-                        }
-                        let pf = e.load_batch(
-                            vec![Inst::PwpFetch {
+                // Phi: software-pipelined — the match (and PWP prefetch) of row tile r runs before the
+                // Level-1/Level-2 work of row tiles r−d … (d as deep as the index/residual rings allow),
+                // so matcher, prefetch and adders overlap.
+                let depth = idx_ring.0.min(res_ring.0).saturating_sub(1);
+                let mut pending: std::collections::VecDeque<(u16, u16, u16, Batch, u16)> =
+                    std::collections::VecDeque::new();
+                for (ri, &(_, rows)) in row_tiles.iter().enumerate() {
+                    let (a, src) = gathered.pop_front().expect("gathered ahead");
+                    if let Some(&(r1, rows1)) = row_tiles.get(ri + ahead) {
+                        gathered.push_back(gather(st, e, r1, rows1)?);
+                    }
+                    let psum = line_of(ri * psum_tile, "PSUM offset")?;
+                    let rows16 = u16_of(rows, "rows")?;
+                    match l.mode {
+                        LayerMode::Phi => {
+                            let slot = st.next_slot(Buffer::Idx, (idx_ring.0.min(res_ring.0), 1));
+                            let idx = line_of(slot * idx_ring.1, "IDX offset")?;
+                            let res = line_of(slot * res_ring.1, "RES offset")?;
+                            e.acquire(wb);
+                            e.acquire(a);
+                            e.compute(Inst::Match {
                                 deps,
                                 layer: li,
                                 rows: rows16,
                                 part0: u16_of(part0, "partition")?,
                                 parts: gp as u8,
-                                col0: u16_of(col0, "column")?,
-                                cols: cols as u16,
+                                spk: src,
+                                pat: line_of(pat_at, "PAT offset")?,
                                 idx,
-                                pwp,
-                            }],
-                            &over,
-                        );
-                        pending.push_back((rows16, idx, res, pf, psum));
-                        while pending.len() > depth {
-                            let (prows, pidx, pres, ppf, ppsum) = pending.pop_front().expect("pending");
-                            level_ops(e, li, prows, pidx, pres, ppf, ppsum, part0, gp, cols, pwp, wgt)?;
-                            last_pf = Some(ppf);
+                                res,
+                            });
+                            e.release(a);
+                            // the prefetch waits for this match (through A's release) and, the
+                            // first time, for the previous user of the PWP half
+                            let mut over = vec![a];
+                            if ri == 0 {
+                                over.extend(pwp_owner.iter().copied());
+                            }
+                            let pf = e.load_batch(
+                                vec![Inst::PwpFetch {
+                                    deps,
+                                    layer: li,
+                                    rows: rows16,
+                                    part0: u16_of(part0, "partition")?,
+                                    parts: gp as u8,
+                                    col0: u16_of(col0, "column")?,
+                                    cols: cols as u16,
+                                    idx,
+                                    pwp,
+                                }],
+                                &over,
+                            );
+                            pending.push_back((rows16, idx, res, pf, psum));
+                            while pending.len() > depth {
+                                let (prows, pidx, pres, ppf, ppsum) = pending.pop_front().expect("pending");
+                                level_ops(e, li, prows, pidx, pres, ppf, ppsum, part0, gp, cols, pwp, wgt)?;
+                                last_pf = Some(ppf);
+                            }
+                        }
+                        LayerMode::BitSparse | LayerMode::Dense => {
+                            e.acquire(wb);
+                            e.acquire(a);
+                            let kc = u16_of(kcols, "columns")?;
+                            e.compute(match l.mode {
+                                LayerMode::BitSparse => Inst::BsAcc {
+                                    deps,
+                                    layer: li,
+                                    rows: rows16,
+                                    kcols: kc,
+                                    cols: cols as u16,
+                                    spk: src,
+                                    wgt,
+                                    psum,
+                                },
+                                LayerMode::Dense | LayerMode::Phi => Inst::DenseMac {
+                                    deps,
+                                    layer: li,
+                                    rows: rows16,
+                                    kcols: kc,
+                                    cols: cols as u16,
+                                    src,
+                                    wgt,
+                                    psum,
+                                },
+                            });
+                            e.release(a);
                         }
                     }
-                    LayerMode::BitSparse | LayerMode::Dense => {
-                        e.acquire(wb);
-                        e.acquire(a);
-                        let kc = u16_of(kcols, "columns")?;
-                        e.compute(match l.mode {
-                            LayerMode::BitSparse => Inst::BsAcc {
-                                deps,
-                                layer: li,
-                                rows: rows16,
-                                kcols: kc,
-                                cols: cols as u16,
-                                spk: src,
-                                wgt,
-                                psum,
-                            },
-                            LayerMode::Dense | LayerMode::Phi => Inst::DenseMac {
-                                deps,
-                                layer: li,
-                                rows: rows16,
-                                kcols: kc,
-                                cols: cols as u16,
-                                src,
-                                wgt,
-                                psum,
-                            },
+                }
+                while let Some((prows, pidx, pres, ppf, ppsum)) = pending.pop_front() {
+                    level_ops(e, li, prows, pidx, pres, ppf, ppsum, part0, gp, cols, pwp, wgt)?;
+                    last_pf = Some(ppf);
+                }
+                e.release(wb);
+                if let Some(pf) = last_pf {
+                    st.own(&pwp_region, pf);
+                }
+            }
+            // neuron (or current) and store, per row tile
+            for (ri, &(r0, rows)) in row_tiles.iter().enumerate() {
+                let psum = line_of(ri * psum_tile, "PSUM offset")?;
+                match l.neuron {
+                    Some(_) => {
+                        let hidx = st.outputs % 2;
+                        st.outputs += 1;
+                        if let Some(s) = st.out_store[hidx] {
+                            e.wait_store(s);
+                        }
+                        let out_at = hidx * half(b.out);
+                        e.compute(Inst::Lif {
+                            deps,
+                            layer: li,
+                            row0: u16_of(r0, "row")?,
+                            rows: u16_of(rows, "rows")?,
+                            p0: u16_of(r0 / per * slots, "membrane slot")?,
+                            cols: cols as u16,
+                            psum,
+                            memb: 0,
+                            out: line_of(out_at, "OUT offset")?,
                         });
-                        e.release(a);
+                        let ob = l.n.div_ceil(8) as usize;
+                        let s = e.store(dma(
+                            Buffer::Out,
+                            out_at,
+                            l.output + (r0 * ob + col0 / 8) as u32,
+                            rows,
+                            cols.div_ceil(8),
+                            ob,
+                        )?);
+                        st.out_store[hidx] = Some(s);
                     }
-                }
-            }
-            while let Some((prows, pidx, pres, ppf, ppsum)) = pending.pop_front() {
-                level_ops(e, li, prows, pidx, pres, ppf, ppsum, part0, gp, cols, pwp, wgt)?;
-                last_pf = Some(ppf);
-            }
-            e.release(wb);
-            if let Some(pf) = last_pf {
-                st.own(&pwp_region, pf);
-            }
-        }
-        // neuron (or current) and store, per row tile
-        for (ri, &(r0, rows)) in row_tiles.iter().enumerate() {
-            let psum = line_of(ri * psum_tile, "PSUM offset")?;
-            match l.neuron {
-                Some(_) => {
-                    let hidx = st.outputs % 2;
-                    st.outputs += 1;
-                    if let Some(s) = st.out_store[hidx] {
-                        e.wait_store(s);
+                    None => {
+                        let s = e.store(dma(
+                            Buffer::Psum,
+                            ri * psum_tile,
+                            l.output + ((r0 * l.n as usize + col0) * 4) as u32,
+                            rows,
+                            cols * 4,
+                            l.n as usize * 4,
+                        )?);
+                        // the next column tile re-initialises this partial-sum tile after the store
+                        st.psum_store.insert(ri, s);
                     }
-                    let out_at = hidx * half(b.out);
-                    e.compute(Inst::Lif {
-                        deps,
-                        layer: li,
-                        row0: u16_of(r0, "row")?,
-                        rows: u16_of(rows, "rows")?,
-                        p0: u16_of(r0 / per * slots, "membrane slot")?,
-                        cols: cols as u16,
-                        psum,
-                        memb: 0,
-                        out: line_of(out_at, "OUT offset")?,
-                    });
-                    let ob = l.n.div_ceil(8) as usize;
-                    let s = e.store(dma(
-                        Buffer::Out,
-                        out_at,
-                        l.output + (r0 * ob + col0 / 8) as u32,
-                        rows,
-                        cols.div_ceil(8),
-                        ob,
-                    )?);
-                    st.out_store[hidx] = Some(s);
-                }
-                None => {
-                    let s = e.store(dma(
-                        Buffer::Psum,
-                        ri * psum_tile,
-                        l.output + ((r0 * l.n as usize + col0) * 4) as u32,
-                        rows,
-                        cols * 4,
-                        l.n as usize * 4,
-                    )?);
-                    // the next column tile re-initialises this partial-sum tile after the store
-                    st.psum_store.insert(ri, s);
                 }
             }
         }
