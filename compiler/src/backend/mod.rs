@@ -11,8 +11,11 @@
 //!    membranes.
 //! 3. **Tiles and buffers.** Per layer, rows are cut into tiles of at most `m` rows and
 //!    columns into tiles of `n`; K is streamed in groups of partitions (Phi) or columns
-//!    (baselines), K-first, all column tiles of a row tile accumulating in the partial-sum
-//!    buffer. Tile sizes are the largest that fit the configured buffers: the loaded regions
+//!    (baselines), K-first: for a group of row tiles whose partial sums fit the partial-sum
+//!    buffer (the whole batch when it fits), each column tile streams K once for all of them.
+//!    A sample longer than `m` rows (a convolution) is cut at time-step boundaries into parts
+//!    sharing its membrane slots; layout ops between layers fold into gathers ([`layout`]).
+//!    Tile sizes are the largest that fit the configured buffers: the loaded regions
 //!    (spikes, patterns, weights) are double-buffered, the PWP buffer alternates between column
 //!    tiles, bias and membranes alternate between layers. A layer that cannot fit is an error
 //!    naming the buffer.
@@ -47,7 +50,8 @@ pub struct Options {
     /// Its configuration.
     pub hw: HwConfig,
     /// Samples per run of the program (`None`: as many as one column tile of partial sums holds
-    /// for the layer that holds the most, at most what the 16-bit row fields allow, at least 1).
+    /// for every layer, at most what the 16-bit row fields allow, at least 1; a larger batch
+    /// runs row tiles in groups).
     pub batch: Option<u32>,
 }
 
