@@ -1,7 +1,8 @@
 //! The emulator runs compiled programs bit-exactly: on each example's test split, for all three
 //! targets, its output spikes equal the integer reference interpreter's — the digits MLP, the
-//! digits CNN (convolutions lowered through im2col gathers), and the same CNN imported from its
-//! NIR export.
+//! digits CNN (convolutions lowered through im2col gathers), the same CNN imported from its
+//! NIR export, and both models after pattern-aware fine-tuning (`paft.snn`, written by
+//! `phic tune`), which must need fewer Level-2 operations than the originals.
 
 use std::path::{Path, PathBuf};
 
@@ -37,13 +38,15 @@ fn compiled(example: &str, m: &Module, pipeline: &str) -> Module {
     m
 }
 
-/// Runs one model on its example's test split on all three targets; returns the cycles.
-fn check(example: &str, file: &str) -> Vec<(Target, u64)> {
+/// Runs one model on its example's test split on all three targets; returns the cycles and
+/// the Phi program's Level-2 operations.
+fn check(example: &str, file: &str) -> (Vec<(Target, u64)>, u64) {
     let x = to_tensor(&read_npy(&example_dir(example).join("test.npy")).unwrap(), ElemType::I1).unwrap();
     let m = load(example, file);
     let integer = compiled(example, &m, "canonicalize,quantize");
     let reference = phi_runtime::run(&integer, std::slice::from_ref(&x)).unwrap();
     let mut cycles = Vec::new();
+    let mut l2 = 0;
     for target in [Target::Phi, Target::BitSparse, Target::Dense] {
         let hw = HwConfig::default();
         let module = compiled(example, &m, &pipeline_for(target, &hw));
@@ -65,9 +68,12 @@ fn check(example: &str, file: &str) -> Vec<(Target, u64)> {
             }
         }
         assert!(report.cycles > 0);
+        if target == Target::Phi {
+            l2 = report.ops.l2;
+        }
         cycles.push((target, report.cycles));
     }
-    cycles
+    (cycles, l2)
 }
 
 #[test]
@@ -90,4 +96,15 @@ fn cnn_from_nir_is_the_same_network() {
     let nir = phi_runtime::run(&load("digits_cnn", "model.nir"), std::slice::from_ref(&x)).unwrap();
     assert_eq!(onnx[0].data, nir[0].data, "float32 spikes of model.nir and model.snn");
     assert_eq!(check("digits_cnn", "model.nir"), check("digits_cnn", "model.snn"));
+}
+
+/// Pattern-aware fine-tuning (`phic tune … --seed 0`, docs/paft.md) lowers the Level-2 work of
+/// both examples, and the tuned models compile and run bit-exactly like the originals.
+#[test]
+fn paft_lowers_level_2_work_on_both_examples() {
+    for example in ["digits_mlp", "digits_cnn"] {
+        let (_, before) = check(example, "model.snn");
+        let (_, after) = check(example, "paft.snn");
+        assert!(after < before, "{example}: Level-2 operations {before} before PAFT, {after} after");
+    }
 }

@@ -57,6 +57,8 @@ pub struct Cli {
 enum Command {
     /// Train a model's weights with surrogate-gradient BPTT (writes a safetensors file).
     Train(crate::train::cli::TrainArgs),
+    /// Pattern-aware fine-tuning of a trained model (fewer Level-2 operations; writes OUT.snn, OUT.safetensors).
+    Tune(crate::train::tune_cli::TuneArgs),
 }
 
 /// What to print with `--emit`.
@@ -219,6 +221,7 @@ pub fn main() -> ExitCode {
     let mut sources = SourceMap::new();
     let result = match cli.command {
         Some(Command::Train(args)) => crate::train::cli::run(&args, &mut sources),
+        Some(Command::Tune(args)) => crate::train::tune_cli::run(&args, &mut sources),
         None => run_compile(&cli.compile, &mut sources),
     };
     match result {

@@ -10,6 +10,10 @@
 //! file is `-o`, or the one `location` all trained initializers share. Finally the saved model is
 //! reloaded and run by the reference interpreter on the validation split, so that a difference
 //! between the trainer's forward pass and the interpreter would show immediately.
+//!
+//! The translation (`net_spec`), the current weights of a loaded module (`module_weights`),
+//! the write-back layouts (`write_back`) and the interpreter cross-check (`interpreter_check`)
+//! are shared with `phic tune` ([`super::tune_cli`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -241,23 +245,7 @@ pub fn run(a: &TrainArgs, sources: &mut SourceMap) -> Result<(), Failure> {
         (Some(x), Some(y)) => Some(Dataset::load_npy(x, y).map_err(err)?),
         (_, _) => None,
     };
-    let init = if a.resume {
-        let mut w = Weights { tensors: BTreeMap::new() };
-        for l in &layers {
-            let put = |id: WeightId, name: String, w: &mut Weights| {
-                let wt = m.weights.get(id);
-                let data = wt.as_f32().map(<[f32]>::to_vec).unwrap_or_default();
-                w.tensors.insert(name, WeightTensor { shape: wt.ty.shape.clone(), data });
-            };
-            put(l.weight, weight_name(&l.name), &mut w);
-            if let Some(b) = l.bias {
-                put(b, bias_name(&l.name), &mut w);
-            }
-        }
-        w
-    } else {
-        init_weights(&spec, a.seed).map_err(err)?
-    };
+    let init = if a.resume { module_weights(m, &layers) } else { init_weights(&spec, a.seed).map_err(err)? };
     let cfg = TrainConfig {
         epochs: a.epochs,
         batch_size: a.batch_size,
@@ -286,40 +274,101 @@ pub fn run(a: &TrainArgs, sources: &mut SourceMap) -> Result<(), Failure> {
     // Write the trained tensors under the model's keys and layouts.
     let mut out_file: Option<PathBuf> = a.output.clone();
     let mut tensors = BTreeMap::new();
-    for l in &layers {
+    for t in write_back(&model, &dir, &lowered.provenance, &layers, &weights)? {
+        if a.output.is_none() {
+            match (&out_file, &t.file) {
+                (_, None) => {
+                    return Err(usage(format!(
+                        "initializer `{}` holds inline data; give -o FILE.safetensors and point the model at it",
+                        t.initializer
+                    )));
+                }
+                (None, Some(f)) => out_file = Some(f.clone()),
+                (Some(a), Some(b)) if a != b => {
+                    return Err(usage("the trained initializers live in several files; give -o FILE"));
+                }
+                (Some(_), Some(_)) => {}
+            }
+        }
+        tensors.insert(t.key, t.tensor);
+    }
+    let out = out_file.ok_or_else(|| usage("nothing to write"))?;
+    save_safetensors(&Weights { tensors }, &out).map_err(err)?;
+    eprintln!("wrote {}", out.display());
+
+    // Cross-check with the reference interpreter.
+    if let (Some(v), Some(vx)) = (&valid, &a.valid) {
+        interpreter_check(&a.model, vx, v.y())?;
+    }
+    Ok(())
+}
+
+/// The current weights of the trained layers of a module lowered with [`WeightMode::Load`],
+/// under the trainer's parameter names (`layer0.weight`, …; Linear weights `K × N`).
+pub(crate) fn module_weights(m: &Module, layers: &[TrainLayer]) -> Weights {
+    let mut w = Weights { tensors: BTreeMap::new() };
+    for l in layers {
+        let put = |id: WeightId, name: String, w: &mut Weights| {
+            let wt = m.weights.get(id);
+            let data = wt.as_f32().map(<[f32]>::to_vec).unwrap_or_default();
+            w.tensors.insert(name, WeightTensor { shape: wt.ty.shape.clone(), data });
+        };
+        put(l.weight, weight_name(&l.name), &mut w);
+        if let Some(b) = l.bias {
+            put(b, bias_name(&l.name), &mut w);
+        }
+    }
+    w
+}
+
+/// One trained tensor as the model declares it.
+pub(crate) struct WriteBack {
+    /// The initializer it replaces.
+    pub(crate) initializer: String,
+    /// The external file the initializer reads now (resolved against the model's directory),
+    /// `None` for inline data.
+    pub(crate) file: Option<PathBuf>,
+    /// The safetensors key: the initializer's `key`, else its name.
+    pub(crate) key: String,
+    /// The data in the declared shape and layout (a `Gemm` with `transB = 1` transposed back).
+    pub(crate) tensor: WeightTensor,
+}
+
+/// The trained `weights` of `layers` in the layouts the model's initializers declare, one per
+/// trained initializer in layer order (weight, then bias). Two trained tensors under the same
+/// key (an initializer shared by two layers) are refused.
+pub(crate) fn write_back(
+    model: &Model,
+    dir: &Path,
+    provenance: &BTreeMap<WeightId, Derivation>,
+    layers: &[TrainLayer],
+    weights: &Weights,
+) -> Result<Vec<WriteBack>, Failure> {
+    let mut out: Vec<WriteBack> = Vec::new();
+    for l in layers {
         for (id, name) in
             std::iter::once((l.weight, weight_name(&l.name))).chain(l.bias.map(|b| (b, bias_name(&l.name))))
         {
-            let d = &lowered.provenance[&id];
-            let t = target(&model, &dir, d)?;
-            let trained = &weights.tensors[&name];
+            let d = provenance
+                .get(&id)
+                .ok_or_else(|| usage(format!("internal error: no initializer recorded for `{name}`")))?;
+            let t = target(model, dir, d)?;
+            let trained = weights
+                .tensors
+                .get(&name)
+                .ok_or_else(|| usage(format!("internal error: no trained tensor `{name}`")))?;
             let data = if t.transposed {
                 let (k, n) = (trained.shape[0], trained.shape[1]);
-                let mut out = vec![0f32; k * n];
+                let mut back = vec![0f32; k * n];
                 for r in 0..k {
                     for c in 0..n {
-                        out[c * k + r] = trained.data[r * n + c];
+                        back[c * k + r] = trained.data[r * n + c];
                     }
                 }
-                out
+                back
             } else {
                 trained.data.clone()
             };
-            if a.output.is_none() {
-                match (&out_file, &t.file) {
-                    (_, None) => {
-                        return Err(usage(format!(
-                            "initializer `{}` holds inline data; give -o FILE.safetensors and point the model at it",
-                            d.initializer
-                        )));
-                    }
-                    (None, Some(f)) => out_file = Some(f.clone()),
-                    (Some(a), Some(b)) if a != b => {
-                        return Err(usage("the trained initializers live in several files; give -o FILE"));
-                    }
-                    (Some(_), Some(_)) => {}
-                }
-            }
             if t.declared.iter().product::<usize>() != data.len() {
                 return Err(usage(format!(
                     "initializer `{}` is declared {:?} but the trained tensor has {} values",
@@ -328,27 +377,38 @@ pub fn run(a: &TrainArgs, sources: &mut SourceMap) -> Result<(), Failure> {
                     data.len()
                 )));
             }
-            tensors.insert(t.key, WeightTensor { shape: t.declared, data });
+            if let Some(other) = out.iter().find(|o| o.key == t.key && o.file == t.file) {
+                return Err(usage(format!(
+                    "initializers `{}` and `{}` are both stored under the key `{}`; training writes one tensor per initializer",
+                    other.initializer, d.initializer, t.key
+                )));
+            }
+            out.push(WriteBack {
+                initializer: d.initializer.clone(),
+                file: t.file,
+                key: t.key,
+                tensor: WeightTensor { shape: t.declared, data },
+            });
         }
     }
-    let out = out_file.ok_or_else(|| usage("nothing to write"))?;
-    save_safetensors(&Weights { tensors }, &out).map_err(err)?;
-    eprintln!("wrote {}", out.display());
+    Ok(out)
+}
 
-    // Cross-check with the reference interpreter.
-    if let (Some(v), Some(vx)) = (&valid, &a.valid) {
-        let reloaded = crate::frontend::load_module(&read_source(&a.model)?, WeightMode::Load)?;
-        let arr = phi_runtime::npy::read_npy(vx).map_err(Diagnostic::error)?;
-        let x = phi_runtime::npy::to_tensor(&arr, ElemType::I1).map_err(Diagnostic::error)?;
-        let outs = phi_runtime::run(&reloaded, &[x])?;
-        let labels: Vec<usize> = v.y().iter().map(|&l| l as usize).collect();
-        let ok = phi_runtime::metrics::correct(&outs[0], &labels).unwrap_or(0);
-        println!(
-            "reference interpreter on {}: accuracy {:.2}% ({ok}/{})",
-            vx.display(),
-            100.0 * ok as f64 / labels.len().max(1) as f64,
-            labels.len()
-        );
-    }
+/// Reloads the model at `model_path` (with its weights), runs it in the reference interpreter
+/// on the spikes `x` and prints the accuracy against `labels`.
+pub(crate) fn interpreter_check(model_path: &str, x: &Path, labels: &[u8]) -> Result<(), Failure> {
+    let reloaded = crate::frontend::load_module(&read_source(model_path)?, WeightMode::Load)?;
+    let arr = phi_runtime::npy::read_npy(x).map_err(Diagnostic::error)?;
+    let x_t = phi_runtime::npy::to_tensor(&arr, ElemType::I1).map_err(Diagnostic::error)?;
+    let outs = phi_runtime::run(&reloaded, &[x_t])?;
+    let labels: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
+    let out = outs.first().ok_or_else(|| usage("the model has no output"))?;
+    let ok = phi_runtime::metrics::correct(out, &labels).unwrap_or(0);
+    println!(
+        "reference interpreter on {}: accuracy {:.2}% ({ok}/{})",
+        x.display(),
+        100.0 * ok as f64 / labels.len().max(1) as f64,
+        labels.len()
+    );
     Ok(())
 }

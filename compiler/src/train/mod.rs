@@ -21,6 +21,11 @@
 //! init_weights(&NetSpec, seed: u64) -> Result<Weights, TrainError>
 //! train(&NetSpec, init: Weights, train: &Dataset, valid: Option<&Dataset>, &TrainConfig,
 //!       progress: &mut dyn FnMut(&EpochReport)) -> Result<(Weights, TrainReport), TrainError>
+//! train_with(…same…, extra: &mut dyn FnMut(&ForwardOutput, batch: usize)
+//!                        -> Result<Option<Tensor /* scalar */>, TrainError>,
+//!            progress) -> Result<(Weights, TrainReport), TrainError>   // loss = CE + extra
+//! EpochReport { epoch, learning_rate, train_loss /* CE + extra */, extra_loss: Option<f64>,
+//!               train_accuracy, valid: Option<EvalReport>, elapsed }
 //! evaluate(&NetSpec, &Weights, &Dataset) -> Result<EvalReport, TrainError>
 //! save_safetensors(&Weights, &Path) -> Result<(), TrainError>   // atomic
 //! load_safetensors(&Path) -> Result<Weights, TrainError>
@@ -29,14 +34,25 @@
 //!       -> ForwardOutput { counts [B,C],
 //!                          gemm_inputs: per Linear [T,B,K], per Conv2d im2col [T,B,P,C·kh·kw],
 //!                          spikes: per LIF [T,B,…] }
+//! // pattern-aware fine-tuning (paft.rs)
+//! LayerPatterns::new(k, q, patterns: Vec<i32> /* [parts, q] */, outputs: N_l) -> Result<_, TrainError>
+//! paft::effective_patterns(x: &[u8] rows×K, K, &LayerPatterns) -> Result<Vec<u8> /* P* */, _>
+//! paft::level2_rows(x: &[u8], K, &LayerPatterns) -> Result<u64 /* Σ Hamming(x, p*) */, _>
+//! level2_cost(x: &Tensor [T,B,…,K], &LayerPatterns) -> Result<Tensor, _>
+//!       // N_l·(Σ x·(1−2P*) + Σ P*)/B: Level-2 ops per sample, gradient (1−2P*)·N_l/B
+//! paft::measure(&Model, &Dataset, &[LayerPatterns]) -> Result<Level2Report, _>
+//!       // accuracy, Level-2 and bit-sparse ops per sample and layer
 //! ```
+//!
+//! Two commands sit on top: `phic train` ([`cli`]) and `phic tune` ([`tune_cli`], pattern-aware
+//! fine-tuning with [`train_with`] and [`level2_cost`], see `docs/paft.md`).
 //!
 //! [`Model::forward`] is the single differentiable forward pass used by both
 //! training and evaluation; it also returns every synaptic layer's (binary)
 //! GEMM input as the compiler sees it (a convolution's im2col matrix, in the
 //! layout of `snn.im2col`) and every LIF layer's spikes, all part of the
-//! autograd graph, so that later fine-tuning objectives can be added on top of
-//! it.
+//! autograd graph, so that fine-tuning objectives can be added on top of it
+//! ([`train_with`]; [`paft`] is one).
 //!
 //! # Semantics (shared with the reference interpreter)
 //!
@@ -76,8 +92,10 @@
 //! unaffected either way).
 //!
 //! The loss is snnTorch's `ce_count_loss`: cross-entropy of the spike counts
-//! (times [`TrainConfig::count_scale`]) as logits. Optimiser: candle-nn AdamW
-//! with decoupled weight decay and an optional cosine schedule.
+//! (times [`TrainConfig::count_scale`]) as logits, plus, with [`train_with`],
+//! whatever scalar term the caller computes from each batch's [`ForwardOutput`]
+//! (pattern-aware fine-tuning adds `λ · Σ_l` [`level2_cost`]). Optimiser:
+//! candle-nn AdamW with decoupled weight decay and an optional cosine schedule.
 //!
 //! # Determinism
 //!
@@ -97,9 +115,11 @@
 pub mod cli;
 mod data;
 mod model;
+pub mod paft;
 mod spec;
 pub mod surrogate;
 mod trainer;
+pub mod tune_cli;
 mod weights;
 
 use std::fmt;
@@ -107,10 +127,12 @@ use std::path::PathBuf;
 
 pub use data::Dataset;
 pub use model::{ForwardOptions, ForwardOutput, Model};
+pub use paft::{LayerPatterns, Level2Report, level2_cost};
 pub use spec::{LayerSpec, NetSpec, Reset, Synapse};
 pub use surrogate::Surrogate;
 pub use trainer::{
-    EpochReport, EvalReport, LrSchedule, TrainConfig, TrainReport, argmax_lowest, evaluate, evaluate_model, train,
+    EpochReport, EvalReport, ExtraLoss, LrSchedule, TrainConfig, TrainReport, argmax_lowest, evaluate, evaluate_model,
+    train, train_with,
 };
 pub use weights::{
     WeightTensor, Weights, bias_name, from_safetensors_bytes, init_weights, load_safetensors, save_safetensors,

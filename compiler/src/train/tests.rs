@@ -69,6 +69,41 @@ fn training_is_deterministic() {
 }
 
 #[test]
+fn train_with_adds_the_extra_term_and_reports_it() {
+    let spec = tiny_spec();
+    let data = separable(64, 6, 4);
+    let cfg = TrainConfig { epochs: 4, ..tiny_cfg() };
+    // Patterns that never match (all zero): the Level-2 cost of the hidden layer is then its
+    // bit-sparse cost, N · popcount / B, which a large weight must push down.
+    let hidden = paft::LayerPatterns::new(16, 2, vec![0; 2], 2).unwrap();
+    let run = |lambda: f64| {
+        let mut reports = Vec::new();
+        let mut extra = |out: &ForwardOutput, b: usize| -> Result<Option<candle_core::Tensor>, TrainError> {
+            assert_eq!(out.gemm_inputs[1].dims()[1], b);
+            Ok(Some(level2_cost(&out.gemm_inputs[1], &hidden)?.affine(lambda, 0.0)?))
+        };
+        let init = init_weights(&spec, 5).unwrap();
+        let (w, _) = train_with(&spec, init, &data, None, &cfg, &mut extra, &mut |r| reports.push(r.clone())).unwrap();
+        (w, reports)
+    };
+    let (w, reports) = run(1e-2);
+    let extra: Vec<f64> = reports.iter().map(|r| r.extra_loss.unwrap()).collect();
+    assert!(extra[3] < extra[0] * 0.75, "the extra term did not go down: {extra:?}");
+    assert!(reports.iter().all(|r| r.train_loss >= r.extra_loss.unwrap()));
+    // Deterministic, and without the term the plain trainer reports none.
+    assert_eq!(to_safetensors_bytes(&w).unwrap(), to_safetensors_bytes(&run(1e-2).0).unwrap());
+    let mut plain = Vec::new();
+    train(&spec, init_weights(&spec, 5).unwrap(), &data, None, &cfg, &mut |r| plain.push(r.extra_loss)).unwrap();
+    assert_eq!(plain, vec![None; 4]);
+    // A non-scalar term is refused.
+    let mut bad = |out: &ForwardOutput, _: usize| -> Result<Option<candle_core::Tensor>, TrainError> {
+        Ok(Some(out.counts.clone()))
+    };
+    let err = train_with(&spec, init_weights(&spec, 5).unwrap(), &data, None, &cfg, &mut bad, &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("scalar"), "{err}");
+}
+
+#[test]
 fn argmax_ties_go_to_lowest_index() {
     assert_eq!(argmax_lowest(&[1.0, 3.0, 3.0, 2.0]), 1);
     assert_eq!(argmax_lowest(&[0.0, 0.0, 0.0]), 0);

@@ -1,4 +1,5 @@
-//! The training loop (AdamW on a count cross-entropy loss) and evaluation.
+//! The training loop (AdamW on a count cross-entropy loss, optionally plus a caller's term
+//! computed from each batch's [`ForwardOutput`], see [`train_with`]) and evaluation.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use rand_core::SeedableRng;
 
 use super::TrainError;
 use super::data::{Dataset, shuffle};
-use super::model::{ForwardOptions, Model};
+use super::model::{ForwardOptions, ForwardOutput, Model};
 use super::spec::NetSpec;
 use super::surrogate::Surrogate;
 use super::weights::Weights;
@@ -124,6 +125,10 @@ impl TrainConfig {
     }
 }
 
+/// The extra loss term of [`train_with`]: from a batch's [`ForwardOutput`] and its number of
+/// samples, a scalar `f32` tensor to add to the loss, or `None`.
+pub type ExtraLoss<'a> = dyn FnMut(&ForwardOutput, usize) -> Result<Option<Tensor>, TrainError> + 'a;
+
 /// Progress after one epoch.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EpochReport {
@@ -131,8 +136,14 @@ pub struct EpochReport {
     pub epoch: usize,
     /// Learning rate used in this epoch.
     pub learning_rate: f64,
-    /// Mean training loss over the epoch's batches (weighted by batch size).
+    /// Mean training loss over the epoch's batches (weighted by batch size): the optimised
+    /// loss, the cross-entropy plus the extra term of [`train_with`] if any.
     pub train_loss: f64,
+    /// Mean over the epoch's batches (weighted by batch size) of the extra term that
+    /// [`train_with`]'s caller added to the loss (a batch without one counts as 0); `None`
+    /// when it added none in this epoch.
+    /// The cross-entropy part of [`EpochReport::train_loss`] is `train_loss − extra_loss`.
+    pub extra_loss: Option<f64>,
     /// Training accuracy measured on the fly (each batch before its update).
     pub train_accuracy: f64,
     /// Validation results after the epoch, if a validation set was given.
@@ -253,6 +264,27 @@ pub fn train(
     cfg: &TrainConfig,
     progress: &mut dyn FnMut(&EpochReport),
 ) -> Result<(Weights, TrainReport), TrainError> {
+    train_with(spec, init, train_set, valid, cfg, &mut |_, _| Ok(None), progress)
+}
+
+/// [`train`] with an extra loss term: for every batch, `extra(&output, batch_size)` sees the
+/// batch's [`ForwardOutput`] (counts, GEMM inputs and spikes, all in the autograd graph) and
+/// may return a scalar `f32` tensor that is added to the cross-entropy before the backward
+/// pass (`None` adds nothing). Pattern-aware fine-tuning adds `λ · Σ_l` [`level2_cost`] this
+/// way. The term's mean per epoch is [`EpochReport::extra_loss`]; a non-finite term stops the
+/// run like a non-finite loss ([`TrainError::Diverged`]). The run stays deterministic as long
+/// as `extra` is.
+///
+/// [`level2_cost`]: super::paft::level2_cost
+pub fn train_with(
+    spec: &NetSpec,
+    init: Weights,
+    train_set: &Dataset,
+    valid: Option<&Dataset>,
+    cfg: &TrainConfig,
+    extra: &mut ExtraLoss<'_>,
+    progress: &mut dyn FnMut(&EpochReport),
+) -> Result<(Weights, TrainReport), TrainError> {
     let start = Instant::now();
     cfg.validate()?;
     spec.validate()?;
@@ -284,11 +316,27 @@ pub fn train(
         opt.set_learning_rate(lr);
         shuffle(&mut rng, &mut order);
         let mut loss_sum = 0f64;
+        let mut extra_sum: Option<f64> = None;
         let mut correct = 0usize;
         for chunk in order.chunks(cfg.batch_size) {
             let (x, y) = train_set.batch(chunk, model.device())?;
             let out = model.forward(&x, &opts)?;
-            let loss = count_loss(&out.counts, &y, cfg.count_scale)?;
+            let mut loss = count_loss(&out.counts, &y, cfg.count_scale)?;
+            if let Some(term) = extra(&out, chunk.len())? {
+                if !term.dims().is_empty() {
+                    return Err(TrainError::InvalidConfig(format!(
+                        "the extra loss term must be a scalar, got shape {:?}",
+                        term.dims()
+                    )));
+                }
+                let term = term.to_dtype(loss.dtype())?;
+                let value = term.to_scalar::<f32>()?;
+                if !value.is_finite() {
+                    return Err(TrainError::Diverged { epoch: epoch + 1 });
+                }
+                *extra_sum.get_or_insert(0.0) += f64::from(value) * chunk.len() as f64;
+                loss = loss.add(&term)?;
+            }
             let loss_value = loss.to_scalar::<f32>()?;
             if !loss_value.is_finite() {
                 return Err(TrainError::Diverged { epoch: epoch + 1 });
@@ -312,6 +360,7 @@ pub fn train(
             epoch: epoch + 1,
             learning_rate: lr,
             train_loss: loss_sum / train_set.len() as f64,
+            extra_loss: extra_sum.map(|s| s / train_set.len() as f64),
             train_accuracy: correct as f64 / train_set.len() as f64,
             valid: valid_report,
             elapsed: epoch_start.elapsed(),
