@@ -6,7 +6,28 @@
 //! - [`phi`]: semantics of the `phi` dialect (matching, Level 1, Level 2, PWP tables);
 //! - [`kernels`]: synaptic, pooling and elementwise kernels;
 //! - [`tensor`] and [`npy`]: runtime tensors and their `.npy` form; [`metrics`]: read-out;
-//! - [`rng`]: seeded, portable randomness.
+//! - [`rng`]: seeded, portable randomness;
+//! - [`out!`] and [`outln!`]: `print!`/`println!` for command-line output that a closed pipe
+//!   (`phic … | head`) ends quietly instead of panicking.
+
+/// Like `print!`, but a failed write (a closed pipe) is ignored: command-line output is best
+/// effort, never a panic.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// Like `println!`, but a failed write (a closed pipe) is ignored.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
 
 pub mod emu;
 pub mod input;

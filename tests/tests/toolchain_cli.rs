@@ -1253,3 +1253,27 @@ fn negative_energy_constants_are_refused() {
         assert!(r.stderr.contains(key) && r.stderr.contains("cfg.toml"), "{}", r.describe());
     }
 }
+
+/// Output into a pipe closed early (`phic … | head -1`) ends the command quietly: no panic
+/// (exit status 101) and no "failed printing to stdout" on stderr.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    use std::process::{Command, Stdio};
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("m.phibin");
+    let runs: Vec<(&str, Vec<std::ffi::OsString>)> = vec![
+        (PHIC, vec![model().into(), "-o".into(), out.clone().into(), "--emulate".into(), "-q".into()]),
+        (PHIC, vec![model().into(), "--report-sparsity".into(), "-q".into()]),
+        (PHIC, vec![model().into(), "--emit=snn".into()]),
+    ];
+    for (bin, args) in runs {
+        let mut child =
+            Command::new(bin).args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawns");
+        // close the read end at once: every write the command makes fails with EPIPE
+        drop(child.stdout.take());
+        let done = child.wait_with_output().expect("runs");
+        let stderr = String::from_utf8_lossy(&done.stderr);
+        assert_ne!(done.status.code(), Some(101), "{bin} {args:?} panicked: {stderr}");
+        assert!(!stderr.contains("panicked"), "{bin} {args:?}: {stderr}");
+    }
+}

@@ -216,8 +216,8 @@ fn emulate(m: &Module, program: &Program, others: &[Program], x: &Path, labels: 
         Ok((r, acc))
     };
     let (r, acc) = run(program)?;
-    println!("inputs: {} ({} samples)", x.display(), r.samples);
-    print!("{}", report::summary(&program.meta, &r, acc));
+    phi_runtime::outln!("inputs: {} ({} samples)", x.display(), r.samples);
+    phi_runtime::out!("{}", report::summary(&program.meta, &r, acc));
     let mut rows = vec![(&program.meta, r, acc)];
     for p in others {
         let (rb, ab) = run(p)?;
@@ -233,7 +233,7 @@ fn emulate(m: &Module, program: &Program, others: &[Program], x: &Path, labels: 
     }
     if rows.len() > 1 {
         let view: Vec<_> = rows.iter().map(|(m, r, a)| (*m, r, *a)).collect();
-        println!("\n{}", report::comparison(&view));
+        phi_runtime::outln!("\n{}", report::comparison(&view));
         let first = &rows[0].1;
         let parts: Vec<String> = rows[1..]
             .iter()
@@ -246,7 +246,7 @@ fn emulate(m: &Module, program: &Program, others: &[Program], x: &Path, labels: 
                 )
             })
             .collect();
-        println!("{}: {}", program.meta.target.name(), parts.join("; "));
+        phi_runtime::outln!("{}: {}", program.meta.target.name(), parts.join("; "));
     }
     Ok(())
 }

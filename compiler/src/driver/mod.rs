@@ -307,11 +307,11 @@ impl CompileArgs {
 
 fn run_compile(a: &CompileArgs, sources: &mut SourceMap) -> Result<(), Failure> {
     if a.list_passes {
-        print!("{}", passes::list_passes());
+        phi_runtime::out!("{}", passes::list_passes());
         return Ok(());
     }
     if a.print_hw_config {
-        print!("{}", hw_config(a.hw.as_deref(), sources)?.to_toml());
+        phi_runtime::out!("{}", hw_config(a.hw.as_deref(), sources)?.to_toml());
         return Ok(());
     }
     let Some(model) = a.model.as_deref() else {
@@ -415,7 +415,7 @@ fn report_sparsity(a: &CompileArgs, m: &Module, model_dir: &std::path::Path) -> 
     let calib = crate::passes::calibrate::calibration_path(m, &cx)?;
     let x = crate::passes::calibrate::read_inputs(m, &calib, usize::MAX)?;
     let layers = sparsity::measure(m, &x)?;
-    println!(
+    phi_runtime::outln!(
         "{}",
         sparsity::render(
             &format!("Sparsity on the calibration data ({}, {} samples)", calib.display(), x.shape[0]),
@@ -434,7 +434,7 @@ fn report_sparsity(a: &CompileArgs, m: &Module, model_dir: &std::path::Path) -> 
     for path in &heldout {
         let x = crate::passes::calibrate::read_inputs(m, path, usize::MAX)?;
         let layers = sparsity::measure(m, &x)?;
-        println!(
+        phi_runtime::outln!(
             "{}",
             sparsity::render(
                 &format!("Sparsity on held-out data ({}, {} samples)", path.display(), x.shape[0]),
@@ -483,7 +483,7 @@ fn interpret(a: &CompileArgs, m: &Module) -> Result<(), Failure> {
         let spikes = t.as_spikes().map_or(0, |s| s.iter().filter(|&&x| x != 0).count());
         line.push_str(&format!("; output `{name}` {:?}, {spikes} spikes", t.shape));
     }
-    println!("{line}");
+    phi_runtime::outln!("{line}");
     if let Some(lp) = &a.labels {
         let labels = npy::read_labels(lp).map_err(Diagnostic::error)?;
         let out = outputs.first().ok_or_else(|| Diagnostic::error("the model has no output"))?;
@@ -494,7 +494,7 @@ fn interpret(a: &CompileArgs, m: &Module) -> Result<(), Failure> {
         }
         let ok = phi_runtime::metrics::correct(out, &labels)
             .ok_or_else(|| Diagnostic::error("accuracy needs spike outputs [N, T, classes]"))?;
-        println!("accuracy {:.2}% ({ok}/{n})", 100.0 * ok as f64 / n.max(1) as f64);
+        phi_runtime::outln!("accuracy {:.2}% ({ok}/{n})", 100.0 * ok as f64 / n.max(1) as f64);
     }
     Ok(())
 }

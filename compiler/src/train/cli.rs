@@ -404,7 +404,7 @@ pub(crate) fn interpreter_check(model_path: &str, x: &Path, labels: &[u8]) -> Re
     let labels: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
     let out = outs.first().ok_or_else(|| usage("the model has no output"))?;
     let ok = phi_runtime::metrics::correct(out, &labels).unwrap_or(0);
-    println!(
+    phi_runtime::outln!(
         "reference interpreter on {}: accuracy {:.2}% ({ok}/{})",
         x.display(),
         100.0 * ok as f64 / labels.len().max(1) as f64,

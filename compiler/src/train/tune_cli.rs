@@ -267,13 +267,13 @@ pub fn run(a: &TuneArgs, sources: &mut SourceMap) -> Result<(), Failure> {
             crate::frontend::load_module(&read_source(out_str)?, WeightMode::Load)?;
         }
     }
-    println!("recompile with the patterns reselected on the tuned weights:\n  {}", recompile_command(a, m, out_str));
+    phi_runtime::outln!("recompile with the patterns reselected on the tuned weights:\n  {}", recompile_command(a, m, out_str));
     Ok(())
 }
 
 fn print_summary(when: &str, set: &str, r: &Level2Report) {
     let layers = r.level2.iter().map(|v| format!("{v:.0}")).collect::<Vec<_>>().join(" + ");
-    println!(
+    phi_runtime::outln!(
         "{when}: {set} accuracy {:.2}%, Level-2 {:.0} ops/sample ({layers}) with the selected patterns, bit-sparse {:.0}",
         100.0 * r.accuracy,
         r.level2_total(),

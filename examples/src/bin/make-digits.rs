@@ -54,7 +54,7 @@ fn main() -> ExitCode {
     match run() {
         Ok(paths) => {
             for p in paths {
-                println!("wrote {}", p.display());
+                phi_runtime::outln!("wrote {}", p.display());
             }
             ExitCode::SUCCESS
         }

@@ -87,7 +87,7 @@ fn run() -> Result<(), String> {
     let r = emu::run(&program, &x, RunOptions { trace: args.trace.is_some() })
         .map_err(|e| format!("{}: {e}", args.program.display()))?;
     let acc = accuracy(&r, &labels)?;
-    print!("{}", report::summary(&program.meta, &r, acc));
+    crate::out!("{}", report::summary(&program.meta, &r, acc));
     if let Some(p) = &args.output {
         let out = r.outputs.first().ok_or("the program has no output")?;
         write_tensor(p, out)?;
@@ -112,7 +112,7 @@ fn run() -> Result<(), String> {
             rows.push((p.meta, rb, ab));
         }
         let view: Vec<_> = rows.iter().map(|(m, r, a)| (m, r, *a)).collect();
-        println!("\n{}", report::comparison(&view));
+        crate::outln!("\n{}", report::comparison(&view));
     }
     Ok(())
 }
