@@ -267,7 +267,10 @@ pub fn run(a: &TuneArgs, sources: &mut SourceMap) -> Result<(), Failure> {
             crate::frontend::load_module(&read_source(out_str)?, WeightMode::Load)?;
         }
     }
-    phi_runtime::outln!("recompile with the patterns reselected on the tuned weights:\n  {}", recompile_command(a, m, out_str));
+    phi_runtime::outln!(
+        "recompile with the patterns reselected on the tuned weights:\n  {}",
+        recompile_command(a, m, out_str)
+    );
     Ok(())
 }
 
