@@ -283,7 +283,7 @@ fn readelf_shows_the_parts() {
     assert!(header.contains("REL (Relocatable file)"), "{header}");
     assert!(header.lines().any(|l| l.trim_start().starts_with("Machine:") && l.contains("None")), "{header}");
     let Some(meta) = readelf(&["-p", ".phi.meta"], &path) else { return };
-    assert!(meta.contains("\"format_version\": 1"), "{meta}");
+    assert!(meta.contains(&format!("\"format_version\": {FORMAT_VERSION}")), "{meta}");
     assert!(meta.contains("fc1_weight"), "{meta}");
 }
 
@@ -415,27 +415,34 @@ fn with_version(bytes: &[u8], version: u32) -> Vec<u8> {
 #[test]
 fn other_versions_are_refused_with_the_supported_ones() {
     let bytes = write_parts(&sample_parts());
-    for version in [0, 2, 7, u32::MAX] {
+    for version in [0, FORMAT_VERSION - 1, FORMAT_VERSION + 1, 7, u32::MAX] {
         let e = phibin::read(&with_version(&bytes, version)).unwrap_err();
         assert!(
-            matches!(e.kind(), ErrorKind::UnsupportedVersion { found, supported } if *found == version && supported.len() == 1 && supported[0] == 1),
+            matches!(e.kind(), ErrorKind::UnsupportedVersion { found, supported } if *found == version && supported.len() == 1 && supported[0] == FORMAT_VERSION),
             "{e}"
         );
         let msg = e.to_string();
-        assert!(msg.contains(&format!("format version {version}")) && msg.contains("reads version 1"), "{msg}");
+        assert!(
+            msg.contains(&format!("format version {version}"))
+                && msg.contains(&format!("reads version {FORMAT_VERSION}")),
+            "{msg}"
+        );
     }
     // A consistent file of a future version (its checksum right) is refused the same way.
     let meta = serde_json::to_vec(&sample_meta()).unwrap();
-    let file = phibin::write_sections(2, &[(".phi.meta", &meta), (".phi.code", &[])]).unwrap();
+    let file = phibin::write_sections(FORMAT_VERSION + 1, &[(".phi.meta", &meta), (".phi.code", &[])]).unwrap();
     let e = phibin::read(&file).unwrap_err();
     assert!(e.to_string().contains("written by a newer toolchain"), "{e}");
     // The metadata and the check section disagree.
     let mut meta = sample_meta();
-    meta.format_version = 2;
+    meta.format_version = FORMAT_VERSION + 1;
     meta.regions.clear();
     let json = serde_json::to_vec(&meta).unwrap();
-    let file = phibin::write_sections(1, &[(".phi.meta", &json), (".phi.code", &[])]).unwrap();
-    assert!(matches!(err(phibin::read(&file)).kind(), ErrorKind::VersionMismatch { meta: 2, check: 1 }));
+    let file = phibin::write_sections(FORMAT_VERSION, &[(".phi.meta", &json), (".phi.code", &[])]).unwrap();
+    assert!(matches!(
+        err(phibin::read(&file)).kind(),
+        ErrorKind::VersionMismatch { meta, check } if *meta == FORMAT_VERSION + 1 && *check == FORMAT_VERSION
+    ));
 }
 
 /// A file of the given sections with a correct checksum: the content checks, not the checksum,
@@ -621,8 +628,8 @@ fn write_refuses_parts_that_would_not_read_back() {
         assert!(e.to_string().contains(needle), "`{e}` does not say `{needle}`");
     };
     let mut meta = p.meta.clone();
-    meta.format_version = 2;
-    invalid(phibin::write(&meta, &p.code, &p.sections, sample), "writes format version 1");
+    meta.format_version = FORMAT_VERSION + 1;
+    invalid(phibin::write(&meta, &p.code, &p.sections, sample), &format!("writes format version {FORMAT_VERSION}"));
     invalid(phibin::write(&p.meta, &p.code[..20], &p.sections, sample), "16-byte instructions");
     invalid(phibin::write(&p.meta, &p.code, &p.sections[1..], sample), "no section of that name");
     let mut sections = p.sections.clone();
