@@ -307,18 +307,7 @@ fn run_chunk(
                 SnnOp::Im2col(c) => {
                     let x = get(data.operands[0]);
                     let out_shape = shape(result_ty.expect("one result"));
-                    let (oh, ow) = window_dims(&x.shape, c.kernel, c.strides, c.pads, c.dilations);
-                    let g = Geometry {
-                        c: x.shape[2],
-                        h: x.shape[3],
-                        w: x.shape[4],
-                        oh,
-                        ow,
-                        kernel: c.kernel,
-                        strides: c.strides,
-                        pads: c.pads,
-                        dilations: c.dilations,
-                    };
+                    let g = Geometry::im2col(&x.shape[2..], c);
                     let out = kernels::im2col(&x.data, x.shape[0] * x.shape[1], g, c.channels);
                     Some(Tensor::new(out_shape, out))
                 }
@@ -361,13 +350,6 @@ fn pool_op(x: &Tensor, p: &Pool, out_shape: Vec<usize>, kind: PoolKind) -> Tenso
     let g = geometry(&x.shape, &out_shape, p.kernel, p.strides, p.pads, [1, 1]);
     let out = kernels::pool(&x.data, x.shape[0] * x.shape[1], g, kind);
     Tensor::new(out_shape, out)
-}
-
-fn window_dims(x: &[usize], k: [usize; 2], s: [usize; 2], p: [usize; 4], d: [usize; 2]) -> (usize, usize) {
-    // shapes were verified, so the windows fit
-    let oh = phi_dialect::ops::snn::window_out(x[3], k[0], s[0], p[0], p[2], d[0]).unwrap_or(0);
-    let ow = phi_dialect::ops::snn::window_out(x[4], k[1], s[1], p[1], p[3], d[1]).unwrap_or(0);
-    (oh, ow)
 }
 
 fn ints(m: &Module, id: WeightId, loc: &phi_dialect::Location) -> DResult<Vec<i32>> {

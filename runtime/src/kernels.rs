@@ -99,6 +99,30 @@ pub struct Geometry {
 }
 
 impl Geometry {
+    /// The geometry of an `snn.im2col` over images `C × H × W` (`chw`, the last three
+    /// dimensions of its verified input), its output size from the window rule.
+    pub fn im2col(chw: &[usize], c: &phi_dialect::ops::snn::Im2col) -> Geometry {
+        let [ch, h, w] = [chw[0], chw[1], chw[2]];
+        // shapes were verified, so the windows fit
+        let out = |n: usize, d: usize| {
+            phi_dialect::ops::snn::window_out(n, c.kernel[d], c.strides[d], c.pads[d], c.pads[d + 2], c.dilations[d])
+                .unwrap_or(0)
+        };
+        Geometry {
+            c: ch,
+            h,
+            w,
+            oh: out(h, 0),
+            ow: out(w, 1),
+            kernel: c.kernel,
+            strides: c.strides,
+            pads: c.pads,
+            dilations: c.dilations,
+        }
+    }
+}
+
+impl Geometry {
     /// The input coordinate of output `o` and kernel tap `k` along axis `a`, if inside the image.
     #[inline]
     fn input_at(&self, a: usize, o: usize, k: usize) -> Option<usize> {

@@ -129,29 +129,9 @@ fn case(seed: u64) -> Case {
     let calib = spikes(&mut rng, 12);
     let n_test = rng.range(1, 20) as usize;
     let test = spikes(&mut rng, n_test);
-    let mut hw = HwConfig { k, q: rng.range(2, 24) as u32, ..HwConfig::default() };
-    hw.n = rng.pick(&[8u32, 16, 32]);
-    hw.m = (t as u32 * rng.range(1, 16) as u32).max(t as u32);
-    let shrink = rng.pick(&[1u32, 4, 16]);
-    let b = &mut hw.buffers;
-    // smaller buffers force more tiles, groups and ring slots; every size still fits one
-    // partition (k × n weights, k/8 bytes × m rows of spikes) in a half
-    for size in [&mut b.spk, &mut b.wgt, &mut b.pat, &mut b.idx, &mut b.res, &mut b.act] {
-        *size = (*size / shrink).max(2 * 16 * 32);
-    }
-    b.pwp = (b.pwp / shrink).max(2048);
-    // a smaller partial-sum buffer and larger batches make row tiles run in groups
-    let psum_shrink = rng.pick(&[1u32, 2, 8]);
-    b.psum = (b.psum / psum_shrink).max((hw.m * hw.n * 4).div_ceil(1024) * 1024 + 1024);
-    let batch = match rng.below(4) {
-        0 => None,
-        1 => Some(rng.range(8, 60) as u32),
-        _ => Some(rng.range(1, 6) as u32),
-    };
-    let description = format!(
-        "seed {seed}: widths {widths:?}, T {t}, k {k}, q {}, m {}, n {}, buffers/{shrink}, psum/{psum_shrink}, batch {batch:?}, {n_test} test samples",
-        hw.q, hw.m, hw.n
-    );
+    // rows per sample: t; a time step: one row
+    let (hw, batch, hw_text) = random_hw(&mut rng, k, t, t, 1, 16);
+    let description = format!("seed {seed}: widths {widths:?}, T {t}, {hw_text}, {n_test} test samples");
     Case { text, shape, calib, test, hw, batch, description }
 }
 
@@ -159,19 +139,21 @@ fn case(seed: u64) -> Case {
 /// `rows_per_sample`: the most GEMM rows of one sample in any layer; `positions`: the most
 /// rows of one time step. A row tile `m` below a sample's rows makes the backend cut samples
 /// at time-step boundaries (membranes carried from one part to the next).
+/// `most`: the largest number of whole samples a row tile is drawn to hold.
 fn random_hw(
     rng: &mut Rng,
     k: u32,
     t: usize,
     rows_per_sample: usize,
     positions: usize,
+    most: u64,
 ) -> (HwConfig, Option<u32>, String) {
     let mut hw = HwConfig { k, q: rng.range(2, 24) as u32, ..HwConfig::default() };
     hw.n = rng.pick(&[8u32, 16, 32]);
     hw.m = if t > 1 && rng.below(3) == 0 {
         (positions * rng.range(1, t as u64 - 1) as usize) as u32
     } else {
-        (rows_per_sample as u32 * rng.range(1, 3) as u32).max(t as u32)
+        (rows_per_sample as u32 * rng.range(1, most) as u32).max(t as u32)
     };
     // a tile of m rows of one partition must fit a buffer half (m · 8 bytes of residual masks)
     let shrink = if hw.m <= 64 { rng.pick(&[1u32, 4, 16]) } else { rng.pick(&[1u32, 4]) };
@@ -185,8 +167,8 @@ fn random_hw(
     b.psum = (b.psum / psum_shrink).max((hw.m * hw.n * 4).div_ceil(1024) * 1024 + 1024);
     let batch = match rng.below(4) {
         0 => None,
-        1 => Some(rng.range(8, 40) as u32),
-        _ => Some(rng.range(1, 4) as u32),
+        1 => Some(rng.range(8, 60) as u32),
+        _ => Some(rng.range(1, 6) as u32),
     };
     let text =
         format!("k {k}, q {}, m {}, n {}, buffers/{shrink}, psum/{psum_shrink}, batch {batch:?}", hw.q, hw.m, hw.n);
@@ -278,7 +260,7 @@ fn conv_case(seed: u64) -> Case {
     let calib = spikes(&mut rng, 12);
     let n_test = rng.range(1, 12) as usize;
     let test = spikes(&mut rng, n_test);
-    let (hw, batch, hw_text) = random_hw(&mut rng, k, t, max_rows, max_positions);
+    let (hw, batch, hw_text) = random_hw(&mut rng, k, t, max_rows, max_positions, 3);
     let description = format!(
         "seed {seed}: input {c0}×{h0}×{w0}, {}, linear {kk}→{nn}, T {t}, {hw_text}, {n_test} test samples",
         geometry.join(", ")

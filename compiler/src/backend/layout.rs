@@ -17,7 +17,6 @@
 //! im2col pads with — so the compiled addressing is the interpreter's semantics by construction.
 
 use phi_dialect::ir::{Module, OpId, ValueId};
-use phi_dialect::ops::snn::window_out;
 use phi_dialect::ops::{OpKind, SnnOp};
 use phi_dialect::program::InputMap;
 use phi_runtime::kernels::{self, Geometry};
@@ -91,19 +90,7 @@ pub fn eval(m: &Module, chain: &[OpId], ids: Vec<i32>) -> Vec<i32> {
         let one: Vec<usize> = std::iter::once(1).chain(x[1..].iter().copied()).collect();
         data = match &d.kind {
             OpKind::Snn(SnnOp::Im2col(c)) => {
-                let oh = window_out(x[2], c.kernel[0], c.strides[0], c.pads[0], c.pads[2], c.dilations[0]).unwrap_or(0);
-                let ow = window_out(x[3], c.kernel[1], c.strides[1], c.pads[1], c.pads[3], c.dilations[1]).unwrap_or(0);
-                let g = Geometry {
-                    c: x[1],
-                    h: x[2],
-                    w: x[3],
-                    oh,
-                    ow,
-                    kernel: c.kernel,
-                    strides: c.strides,
-                    pads: c.pads,
-                    dilations: c.dilations,
-                };
+                let g = Geometry::im2col(&x[1..], c);
                 kernels::im2col(&data, 1, g, c.channels)
             }
             OpKind::Snn(SnnOp::Transpose { perm }) => kernels::transpose(&data, &one, perm),
