@@ -2,7 +2,7 @@
 # Runs the lit suite (tests/lit) under LLVM's own lit and FileCheck (LLVM 22), as issue 6 asks:
 # the same files our in-tree harness (cargo test --test lit) runs must pass unchanged.
 #
-#   scripts/llvm-lit.sh            # installs llvm-22-tools through apt if they are missing
+#   scripts/llvm-lit.sh            # installs LLVM 22's tools through apt if they are missing
 #
 # LLVM's tools come from Debian (bookworm-security ships LLVM 22): /usr/lib/llvm-22/bin holds
 # lit, FileCheck and not. %phic and %phi-emu are the test copies of the tools built here.
@@ -10,12 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 LLVM_BIN=/usr/lib/llvm-22/bin
-if [ ! -x "$LLVM_BIN/lit" ] || [ ! -x "$LLVM_BIN/FileCheck" ] || [ ! -x "$LLVM_BIN/not" ]; then
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends llvm-22-tools >/dev/null
-fi
+bash scripts/install-llvm.sh
 
 cargo build -p phi-tests --bins --locked
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')

@@ -10,6 +10,7 @@
 # `%S`) does not eat the `%p` of `%phic` / `%phi-emu`.
 
 import os
+import shutil
 
 import lit.formats
 
@@ -23,3 +24,8 @@ config.substitutions.insert(0, ("%phi-emu", os.environ.get("PHI_EMU", "phi-emu")
 config.substitutions.insert(0, ("%phic", os.environ.get("PHIC", "phic")))
 config.environment["PATH"] = os.environ.get("PATH", "")
 config.available_features.add("system-" + {"linux": "linux", "darwin": "darwin"}.get(os.uname().sysname.lower(), "other"))
+# MLIR's mlir-opt (Debian's mlir-22-tools), for the tests that verify our IR with the IRDL
+# definitions of dialect/irdl/phi.irdl.mlir; the in-tree runner looks for it the same way.
+if shutil.which("mlir-opt", path=config.environment["PATH"]) or os.path.isfile("/usr/lib/llvm-22/bin/mlir-opt"):
+    config.available_features.add("mlir-opt")
+    config.environment["PATH"] = config.environment["PATH"] + os.pathsep + "/usr/lib/llvm-22/bin"

@@ -6,7 +6,8 @@
 //! Also understood, as lit does: a RUN line ending in `\` continues on the next `RUN:` line;
 //! `XFAIL:` (the test must fail), `UNSUPPORTED:` (skipped) and `REQUIRES:` (skipped unless every
 //! feature is available) with comma-separated features (`XFAIL: *`: every configuration). The
-//! only features are `system-linux`/`system-darwin`/`system-windows`; boolean feature
+//! features are `system-linux`/`system-darwin`/`system-windows`, and `mlir-opt` when MLIR's
+//! `mlir-opt` is installed (on `PATH` or in `/usr/lib/llvm-22/bin`); boolean feature
 //! expressions are not supported. Suites are discovered by `tests/lit.rs`: every `.mlir`/`.snn`
 //! file below `tests/lit`, except under `Inputs/` directories.
 
@@ -102,7 +103,17 @@ pub fn parse_script(text: &str) -> Result<TestScript, String> {
     Ok(script)
 }
 
-/// The features this runner provides.
+/// Where LLVM 22's tools are installed (Debian's `llvm-22-tools` / `mlir-22-tools`).
+pub const LLVM_BIN: &str = "/usr/lib/llvm-22/bin";
+
+/// The directory of an MLIR `mlir-opt`: on `PATH`, or in [`LLVM_BIN`].
+pub fn mlir_opt_dir() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").into_iter().flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>());
+    on_path.chain(std::iter::once(PathBuf::from(LLVM_BIN))).find(|d| d.join("mlir-opt").is_file())
+}
+
+/// The features this runner provides: the system, and `mlir-opt` when MLIR's tool is installed
+/// (its directory then follows the runner's tools on `PATH`), as `tests/lit/lit.cfg.py` does.
 pub fn available_features() -> Vec<String> {
     let os = if cfg!(target_os = "linux") {
         "system-linux"
@@ -113,7 +124,11 @@ pub fn available_features() -> Vec<String> {
     } else {
         "system-other"
     };
-    vec![os.to_string()]
+    let mut v = vec![os.to_string()];
+    if mlir_opt_dir().is_some() {
+        v.push("mlir-opt".to_string());
+    }
+    v
 }
 
 fn holds(feature: &str, available: &[String]) -> bool {
@@ -235,6 +250,7 @@ fn run_command(cmd: &str, cwd: &Path, scratch: &Path, cfg: &Config) -> Result<()
         Some(p) => {
             let mut v = vec![cfg.tools_dir.clone()];
             v.extend(std::env::split_paths(&p));
+            v.extend(mlir_opt_dir());
             std::env::join_paths(v).map_err(|e| (format!("bad PATH: {e}"), String::new(), String::new()))?
         }
         None => cfg.tools_dir.clone().into_os_string(),

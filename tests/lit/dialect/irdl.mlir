@@ -1,0 +1,38 @@
+// The `snn` and `phi` dialects are defined in IRDL (dialect/irdl/phi.irdl.mlir), so MLIR's own
+// mlir-opt verifies our IR as registered ops — without --allow-unregistered-dialect — for both
+// examples at both IR levels, and MLIR's verifier rejects a broken op through those
+// definitions: a wrong operand count, a missing attribute. Our own parser and verifier reject
+// the same files.
+//
+// REQUIRES: mlir-opt
+// RUN: %phic %S/../../../examples/digits_mlp/model.snn --emit=snn | mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir | FileCheck %s
+// RUN: %phic %S/../../../examples/digits_mlp/model.snn --emit=phi -q | mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir | FileCheck %s --check-prefix=PHI
+// RUN: %phic %S/../../../examples/digits_cnn/model.snn --emit=snn | mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir > /dev/null
+// RUN: %phic %S/../../../examples/digits_cnn/model.snn --emit=phi -q | mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir | FileCheck %s --check-prefix=CONV
+// RUN: %phic %S/../../nir/cubalif.nir --time-steps 5 --emit=snn | mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir | FileCheck %s --check-prefix=NIR
+// RUN: not mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir %S/Inputs/bad-operands.mlir 2>&1 | FileCheck %s --check-prefix=OPERANDS
+// RUN: not mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir %S/Inputs/bad-attribute.mlir 2>&1 | FileCheck %s --check-prefix=ATTRIBUTE
+// RUN: not %phic %S/Inputs/bad-operands.mlir --emit=snn 2>&1 | FileCheck %s --check-prefix=OURS-OPERANDS
+// RUN: not %phic %S/Inputs/bad-attribute.mlir --emit=snn 2>&1 | FileCheck %s --check-prefix=OURS-ATTRIBUTE
+
+// CHECK: "snn.input"
+// CHECK: "snn.linear"
+// CHECK: "snn.lif"
+
+// PHI: "phi.match"
+// PHI: "phi.residual"
+// PHI: "phi.l1_accumulate"
+// PHI: "phi.l2_accumulate"
+
+// CONV: "snn.im2col"
+// CONV: "snn.transpose"
+// CONV: "snn.reshape"
+
+// NIR: "snn.mul"
+// NIR: "snn.li"
+
+// OPERANDS: bad-operands.mlir:3:8: error: op expects exactly 1 operands, but got 2
+// OPERANDS-NEXT: "snn.linear"(%0, %0)
+// ATTRIBUTE: error: 'snn.linear' op attribute "weight" is expected but not provided
+// OURS-OPERANDS: error: `snn.linear` cannot take 2 operands
+// OURS-ATTRIBUTE: error: `snn.linear` needs the attribute `weight`
