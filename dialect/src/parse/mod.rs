@@ -33,8 +33,11 @@ const MAX_DEPTH: usize = 64;
 pub fn parse_module(sources: &SourceMap, file: FileId) -> DResult<Module> {
     let f = sources.file(file);
     let mut p = Parser::new(file, f.name(), f.text(), sources)?;
+    p.skip_loc_alias_defs()?;
     let generic = p.module()?;
+    p.skip_loc_alias_defs()?;
     let resources = p.resources()?;
+    p.skip_loc_alias_defs()?;
     p.expect_eof()?;
     build(generic, resources)
 }
@@ -72,6 +75,9 @@ struct Parser<'s> {
     file_name: std::sync::Arc<str>,
     sources: &'s SourceMap,
     eof: Span,
+    /// Location aliases, `#name = loc(…)` (MLIR prints locations this way with
+    /// `--mlir-print-debuginfo`): the token index of each definition's `loc`.
+    loc_aliases: HashMap<String, usize>,
 }
 
 impl<'s> Parser<'s> {
@@ -94,7 +100,17 @@ impl<'s> Parser<'s> {
             }
         }
         let eof = Span::new(file, text.len()..text.len());
-        Ok(Parser { toks, pos: 0, file, file_name: name.into(), sources, eof })
+        // location aliases may be used before their definition (MLIR prints them after the
+        // module): collect every `#name = loc` first
+        let loc_aliases = toks
+            .windows(3)
+            .enumerate()
+            .filter(|(_, w)| {
+                w[0].tok == Tok::Hash && w[1].tok == Tok::Eq && w[2].tok == Tok::Ident && w[2].text == "loc"
+            })
+            .map(|(i, w)| (w[0].text.to_string(), i + 2))
+            .collect();
+        Ok(Parser { toks, pos: 0, file, file_name: name.into(), sources, eof, loc_aliases })
     }
 
     fn peek(&self) -> Option<Token<'s>> {
@@ -183,6 +199,7 @@ impl<'s> Parser<'s> {
         }
         self.expect(Tok::LParen)?;
         self.expect(Tok::RParen)?;
+        let props = self.properties()?;
         self.expect(Tok::LParen)?;
         self.expect(Tok::LBrace)?;
         if self.peek_is(Tok::Caret) {
@@ -202,7 +219,10 @@ impl<'s> Parser<'s> {
         }
         self.expect(Tok::RBrace)?;
         self.expect(Tok::RParen)?;
-        let mut attrs = if self.peek_is(Tok::LBrace) { self.attr_dict()? } else { Vec::new() };
+        let mut attrs = props;
+        if self.peek_is(Tok::LBrace) {
+            attrs.extend(self.attr_dict()?);
+        }
         self.expect(Tok::Colon)?;
         self.expect(Tok::LParen)?;
         self.expect(Tok::RParen)?;
@@ -264,12 +284,15 @@ impl<'s> Parser<'s> {
             }
         }
         self.expect(Tok::RParen)?;
+        let mut attrs = self.properties()?;
         if self.peek_is(Tok::LParen) {
             return Err(
                 Diagnostic::error(format!("`{name}` has no regions")).with_span(self.here(), "unexpected region")
             );
         }
-        let attrs = if self.peek_is(Tok::LBrace) { self.attr_dict()? } else { Vec::new() };
+        if self.peek_is(Tok::LBrace) {
+            attrs.extend(self.attr_dict()?);
+        }
         self.expect(Tok::Colon)?;
         let type_start = self.here();
         let (operand_types, result_types) = self.fn_type()?;
@@ -287,6 +310,18 @@ impl<'s> Parser<'s> {
             type_span,
             loc,
         })
+    }
+
+    /// MLIR's properties, `<{…}>` after the operands (how MLIR prints inherent attributes in
+    /// the generic form); they are read as attributes like the `{…}` dictionary.
+    fn properties(&mut self) -> DResult<Vec<NamedAttr>> {
+        if !self.peek_is(Tok::Lt) {
+            return Ok(Vec::new());
+        }
+        self.expect(Tok::Lt)?;
+        let attrs = self.attr_dict()?;
+        self.expect(Tok::Gt)?;
+        Ok(attrs)
     }
 
     fn fn_type(&mut self) -> DResult<(Vec<TensorType>, Vec<TensorType>)> {
@@ -542,9 +577,23 @@ impl<'s> Parser<'s> {
     }
 
     fn loc(&mut self) -> DResult<Location> {
+        self.loc_inner_at(0)
+    }
+
+    /// Skips top-level location alias definitions, `#name = loc(…)` (checking their syntax).
+    fn skip_loc_alias_defs(&mut self) -> DResult<()> {
+        while self.peek_is(Tok::Hash) && self.toks.get(self.pos + 1).is_some_and(|t| t.tok == Tok::Eq) {
+            self.pos += 2;
+            self.loc_inner_at(0)?;
+        }
+        Ok(())
+    }
+
+    /// `loc(…)` at the current position, nested `depth` deep.
+    fn loc_inner_at(&mut self, depth: usize) -> DResult<Location> {
         self.expect_ident("loc")?;
         self.expect(Tok::LParen)?;
-        let l = self.loc_inner(0)?;
+        let l = self.loc_inner(depth + 1)?;
         self.expect(Tok::RParen)?;
         Ok(l)
     }
@@ -552,6 +601,19 @@ impl<'s> Parser<'s> {
     fn loc_inner(&mut self, depth: usize) -> DResult<Location> {
         if depth > MAX_DEPTH {
             return Err(Diagnostic::error("locations nest too deeply").with_span(self.here(), "here"));
+        }
+        if self.peek_is(Tok::Hash) {
+            // a location alias: parse its definition where it stands
+            let t = self.bump().expect("peeked");
+            let Some(&at) = self.loc_aliases.get(t.text) else {
+                return Err(Diagnostic::error(format!("unknown location alias `{}`", t.text))
+                    .with_span(t.span, "no `#… = loc(…)` defines it"));
+            };
+            let back = self.pos;
+            self.pos = at;
+            let l = self.loc_inner_at(depth + 1);
+            self.pos = back;
+            return l;
         }
         if self.peek_ident("unknown") {
             self.bump();

@@ -272,3 +272,28 @@ fn deep_nesting_is_an_error_not_a_crash() {
     let (m, _) = err(&text);
     assert!(m.contains("nest too deeply"), "{m}");
 }
+
+/// What MLIR prints in the generic form with debug info: inherent attributes as properties
+/// `<{…}>`, and locations as aliases `loc(#loc1)` defined after the module (possibly fused).
+#[test]
+fn mlir_properties_and_location_aliases() {
+    let text = r#""builtin.module"() <{sym_name = "m"}> ({
+  %0 = "snn.input"() <{index = 0 : i64}> {name = "x"} : () -> tensor<2x3xi1> loc(#loc1)
+  "snn.output"(%0) {index = 0 : i64, name = "y"} : (tensor<2x3xi1>) -> () loc(#loc3)
+}) : () -> () loc(#loc)
+#loc = loc(unknown)
+#loc1 = loc("a.snn":1:2)
+#loc2 = loc("a.snn":3:4)
+#loc3 = loc(fused[#loc1, #loc2])
+"#;
+    let (m, _) = parse(text).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(m.name, "m");
+    let locs: Vec<Location> = m.body().iter().map(|&o| m.op(o).loc.clone()).collect();
+    assert_eq!(locs[0], Location::file("a.snn", 1, 2));
+    assert_eq!(locs[1], Location::Fused(vec![Location::file("a.snn", 1, 2), Location::file("a.snn", 3, 4)]));
+    // an alias nobody defines, and one defined in terms of itself, are errors
+    let bad = text.replace("loc(#loc1)", "loc(#nowhere)");
+    assert!(parse(&bad).unwrap_err().message.contains("unknown location alias `#nowhere`"));
+    let cyclic = text.replace(r#"#loc2 = loc("a.snn":3:4)"#, "#loc2 = loc(fused[#loc3])");
+    assert!(parse(&cyclic).is_err());
+}

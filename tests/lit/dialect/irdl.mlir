@@ -10,6 +10,24 @@
 // RUN: %phic %S/../../../examples/digits_cnn/model.snn --emit=snn | mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir > /dev/null
 // RUN: %phic %S/../../../examples/digits_cnn/model.snn --emit=phi -q | mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir | FileCheck %s --check-prefix=CONV
 // RUN: %phic %S/../../nir/cubalif.nir --time-steps 5 --emit=snn | mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir | FileCheck %s --check-prefix=NIR
+//
+// Our → MLIR → our is the identity: mlir-opt parses our text into MLIR's in-memory IR, verifies
+// it, and prints it back (generic form, with properties `<{…}>`, location aliases and the
+// resource blobs); phic reads that and prints exactly the original, locations included, for
+// both examples at every IR level (float and integer `snn`, `phi`).
+// RUN: %phic %S/../../../examples/digits_mlp/model.snn --emit=snn --print-debuginfo > %t.mlp.snn.mlir
+// RUN: %phic %S/../../../examples/digits_mlp/model.snn --emit=snn --quantized -q --print-debuginfo > %t.mlp.int.mlir
+// RUN: %phic %S/../../../examples/digits_mlp/model.snn --emit=phi -q --print-debuginfo > %t.mlp.phi.mlir
+// RUN: %phic %S/../../../examples/digits_cnn/model.snn --emit=snn --print-debuginfo > %t.cnn.snn.mlir
+// RUN: %phic %S/../../../examples/digits_cnn/model.snn --emit=snn --quantized -q --print-debuginfo > %t.cnn.int.mlir
+// RUN: %phic %S/../../../examples/digits_cnn/model.snn --emit=phi -q --print-debuginfo > %t.cnn.phi.mlir
+// RUN: mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir --mlir-print-op-generic --mlir-print-debuginfo %t.mlp.snn.mlir | %phic - --emit=snn --print-debuginfo | diff - %t.mlp.snn.mlir
+// RUN: mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir --mlir-print-op-generic --mlir-print-debuginfo %t.mlp.int.mlir | %phic - --emit=snn --print-debuginfo | diff - %t.mlp.int.mlir
+// RUN: mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir --mlir-print-op-generic --mlir-print-debuginfo %t.mlp.phi.mlir | %phic - --emit=snn --print-debuginfo | diff - %t.mlp.phi.mlir
+// RUN: mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir --mlir-print-op-generic --mlir-print-debuginfo %t.cnn.snn.mlir | %phic - --emit=snn --print-debuginfo | diff - %t.cnn.snn.mlir
+// RUN: mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir --mlir-print-op-generic --mlir-print-debuginfo %t.cnn.int.mlir | %phic - --emit=snn --print-debuginfo | diff - %t.cnn.int.mlir
+// RUN: mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir --mlir-print-op-generic --mlir-print-debuginfo %t.cnn.phi.mlir | %phic - --emit=snn --print-debuginfo | diff - %t.cnn.phi.mlir
+//
 // RUN: not mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir %S/Inputs/bad-operands.mlir 2>&1 | FileCheck %s --check-prefix=OPERANDS
 // RUN: not mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir %S/Inputs/bad-attribute.mlir 2>&1 | FileCheck %s --check-prefix=ATTRIBUTE
 // RUN: not %phic %S/Inputs/bad-operands.mlir --emit=snn 2>&1 | FileCheck %s --check-prefix=OURS-OPERANDS
