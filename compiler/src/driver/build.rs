@@ -154,6 +154,12 @@ pub fn run(a: &CompileArgs, model: &str, sources: &mut SourceMap) -> Result<(), 
     if let Some(p) = &sample_src {
         program.sample = Some(sample_bytes(&m0, p, program.meta.batch)?);
     }
+    if a.emit == Some(Emit::IsaMlir) {
+        if a.output.len() > 1 {
+            return Err(Failure::Usage("--emit writes one file: give -o once".into()));
+        }
+        return Ok(super::write_text(a.output.first(), &phi_dialect::isa::mlir::print(&program))?);
+    }
     let out = output_path(a, model)?;
     write_program(&out, &program)?;
     let mut others = Vec::new();
@@ -249,4 +255,27 @@ fn emulate(m: &Module, program: &Program, others: &[Program], x: &Path, labels: 
         phi_runtime::outln!("{}: {}", program.meta.target.name(), parts.join("; "));
     }
     Ok(())
+}
+
+/// `phic PROGRAM.mlir …` for an `isa`-level module (what `--emit=isa-mlir` prints): the program
+/// is read back as it stands and written as a `.phibin` (`-o`, default: the input's name with
+/// `.phibin`), listed (`--emit=isa`) or printed again (`--emit=isa-mlir`).
+pub fn run_program_text(a: &CompileArgs, src: &crate::frontend::Source) -> Result<(), Failure> {
+    let program = phi_dialect::isa::mlir::parse(&src.sources, src.file)?;
+    match a.emit {
+        Some(Emit::Isa) => Ok(super::write_text(a.output.first(), &listing(&program.code))?),
+        Some(Emit::IsaMlir) => Ok(super::write_text(a.output.first(), &phi_dialect::isa::mlir::print(&program))?),
+        Some(Emit::Snn | Emit::Phi | Emit::Mlir) => Err(Failure::Usage(
+            "this file is a compiled program (`isa` level): it can be written as a .phibin, listed (--emit=isa) or printed (--emit=isa-mlir)".into(),
+        )),
+        None => {
+            let model = src.path.as_ref().map_or("-".to_string(), |p| p.display().to_string());
+            let out = output_path(a, &model)?;
+            write_program(&out, &program)?;
+            if !a.quiet {
+                eprintln!("wrote {}", out.display());
+            }
+            Ok(())
+        }
+    }
 }

@@ -70,6 +70,13 @@ pub enum Emit {
     Phi,
     /// The Phi ISA listing of the program compiled for `--target`.
     Isa,
+    /// MLIR (generic syntax, with locations) at the level the other options select: `snn`, the
+    /// integer `snn` with `--quantized`, `phi` with `--passes`; `mlir-opt` reads it with
+    /// `--irdl-file=dialect/irdl/phi.irdl.mlir`.
+    Mlir,
+    /// The program compiled for `--target` as an `isa`-level MLIR module (`phic` reads it back:
+    /// `phic prog.mlir -o prog.phibin`).
+    IsaMlir,
 }
 
 /// The accelerator to compile for.
@@ -329,15 +336,23 @@ fn run_compile(a: &CompileArgs, sources: &mut SourceMap) -> Result<(), Failure> 
     if a.labels.is_some() && !a.interpret && !a.emulate {
         return Err(Failure::Usage("--labels goes with --interpret or --emulate".into()));
     }
-    if a.emit == Some(Emit::Isa) || (a.emit.is_none() && !a.interpret && !a.report_sparsity) {
+    if InputKind::of(model) == Some(InputKind::IrText) {
+        let src = frontend::read_source(model)?;
+        if phi_dialect::isa::mlir::is_program(&src.sources, src.file) {
+            *sources = src.sources.clone();
+            return build::run_program_text(a, &src);
+        }
+    }
+    if matches!(a.emit, Some(Emit::Isa | Emit::IsaMlir)) || (a.emit.is_none() && !a.interpret && !a.report_sparsity) {
         return build::run(a, model, sources);
     }
     let mut m = load(model, sources, WeightMode::Load, &a.nir_options(model)?)?;
-    let print = PrintOptions { debug_info: a.print_debuginfo, elide_weights: a.elide_weights };
+    let print =
+        PrintOptions { debug_info: a.print_debuginfo || a.emit == Some(Emit::Mlir), elide_weights: a.elide_weights };
     let pipeline = match (&a.passes, a.emit, a.report_sparsity) {
         (Some(p), _, _) => Some(p.clone()),
         (None, Some(Emit::Phi), _) | (None, _, true) => Some(passes::DEFAULT_PIPELINE.to_string()),
-        (None, Some(Emit::Snn | Emit::Isa) | None, false) => None,
+        (None, Some(Emit::Snn | Emit::Mlir | Emit::Isa | Emit::IsaMlir) | None, false) => None,
     };
     let pipeline = match (a.quantized, pipeline) {
         (true, Some(p)) => Some(format!("quantize,{p}")),

@@ -79,10 +79,13 @@ pub fn read_source(path: &str) -> DResult<Source> {
     }
     let mut text = String::new();
     let (name, disk) = if path == "-" {
-        std::io::stdin()
-            .take(MAX_SOURCE_BYTES + 1)
-            .read_to_string(&mut text)
-            .map_err(|e| Diagnostic::error(format!("cannot read stdin: {e}")))?;
+        // stdin can be read once: keep its text for later readers in this process
+        static STDIN: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+        let read = STDIN.get_or_init(|| {
+            let mut t = String::new();
+            std::io::stdin().take(MAX_SOURCE_BYTES + 1).read_to_string(&mut t).map(|_| t).map_err(|e| e.to_string())
+        });
+        text = read.clone().map_err(|e| Diagnostic::error(format!("cannot read stdin: {e}")))?;
         ("<stdin>".to_string(), None)
     } else {
         let f = std::fs::File::open(path).map_err(|e| Diagnostic::error(format!("cannot read `{path}`: {e}")))?;

@@ -18,6 +18,7 @@
 //! `docs/isa.md` and implemented in [`encode`] and [`text`].
 
 pub mod encode;
+pub mod mlir;
 pub mod text;
 
 /// Bytes per SRAM line: SRAM offsets count lines.

@@ -31,6 +31,13 @@ const MAX_DEPTH: usize = 64;
 
 /// Parses a module from file `file` of `sources`.
 pub fn parse_module(sources: &SourceMap, file: FileId) -> DResult<Module> {
+    let (generic, resources) = parse_generic(sources, file)?;
+    build(generic, resources)
+}
+
+/// The generic syntax alone: the module's ops with their attributes, and the resource blobs
+/// by name, before any op is interpreted (the `isa` level reads programs from it).
+pub(crate) fn parse_generic(sources: &SourceMap, file: FileId) -> DResult<(GenericModule, Resources)> {
     let f = sources.file(file);
     let mut p = Parser::new(file, f.name(), f.text(), sources)?;
     p.skip_loc_alias_defs()?;
@@ -39,8 +46,11 @@ pub fn parse_module(sources: &SourceMap, file: FileId) -> DResult<Module> {
     let resources = p.resources()?;
     p.skip_loc_alias_defs()?;
     p.expect_eof()?;
-    build(generic, resources)
+    Ok((generic, resources))
 }
+
+/// Resource blobs by name: the blob text and where it was written.
+pub(crate) type Resources = HashMap<String, (String, Span)>;
 
 #[derive(Clone, Copy, Debug)]
 struct Token<'s> {
@@ -49,23 +59,23 @@ struct Token<'s> {
     span: Span,
 }
 
-struct GenericOp {
-    name: String,
-    name_span: Span,
+pub(crate) struct GenericOp {
+    pub(crate) name: String,
+    pub(crate) name_span: Span,
     results: Vec<(String, Span)>,
     num_results: usize,
-    operands: Vec<(String, Span)>,
-    attrs: Vec<NamedAttr>,
+    pub(crate) operands: Vec<(String, Span)>,
+    pub(crate) attrs: Vec<NamedAttr>,
     operand_types: Vec<TensorType>,
     result_types: Vec<TensorType>,
     type_span: Span,
     loc: Location,
 }
 
-struct GenericModule {
-    name: String,
-    attrs: Vec<NamedAttr>,
-    ops: Vec<GenericOp>,
+pub(crate) struct GenericModule {
+    pub(crate) name: String,
+    pub(crate) attrs: Vec<NamedAttr>,
+    pub(crate) ops: Vec<GenericOp>,
 }
 
 struct Parser<'s> {
@@ -745,7 +755,7 @@ fn unescape(lit: &str, span: Span) -> DResult<String> {
     String::from_utf8(out).map_err(|_| Diagnostic::error("string is not valid UTF-8").with_span(span, ""))
 }
 
-fn build(g: GenericModule, resources: HashMap<String, (String, Span)>) -> DResult<Module> {
+fn build(g: GenericModule, resources: Resources) -> DResult<Module> {
     let mut m = Module::new(g.name);
     for a in g.attrs {
         m.attrs.insert(a.name, a.value);

@@ -1,11 +1,11 @@
-// The `snn` and `phi` dialects are defined in IRDL (dialect/irdl/phi.irdl.mlir), so MLIR's own
-// mlir-opt verifies our IR as registered ops — without --allow-unregistered-dialect — for both
-// examples at both IR levels, and MLIR's verifier rejects a broken op through those
+// The `snn`, `phi` and `isa` dialects are defined in IRDL (dialect/irdl/phi.irdl.mlir), so MLIR's
+// own mlir-opt verifies our IR as registered ops — without --allow-unregistered-dialect — for
+// both examples at every IR level, and MLIR's verifier rejects a broken op through those
 // definitions: a wrong operand count, a missing attribute. Our own parser and verifier reject
 // the same files.
 //
 // REQUIRES: mlir-opt
-// RUN: %phic %S/../../../examples/digits_mlp/model.snn --emit=snn | mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir | FileCheck %s
+// RUN: %phic %S/../../../examples/digits_mlp/model.snn --emit=mlir | mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir | FileCheck %s
 // RUN: %phic %S/../../../examples/digits_mlp/model.snn --emit=phi -q | mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir | FileCheck %s --check-prefix=PHI
 // RUN: %phic %S/../../../examples/digits_cnn/model.snn --emit=snn | mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir > /dev/null
 // RUN: %phic %S/../../../examples/digits_cnn/model.snn --emit=phi -q | mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir | FileCheck %s --check-prefix=CONV
@@ -27,6 +27,16 @@
 // RUN: mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir --mlir-print-op-generic --mlir-print-debuginfo %t.cnn.snn.mlir | %phic - --emit=snn --print-debuginfo | diff - %t.cnn.snn.mlir
 // RUN: mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir --mlir-print-op-generic --mlir-print-debuginfo %t.cnn.int.mlir | %phic - --emit=snn --print-debuginfo | diff - %t.cnn.int.mlir
 // RUN: mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir --mlir-print-op-generic --mlir-print-debuginfo %t.cnn.phi.mlir | %phic - --emit=snn --print-debuginfo | diff - %t.cnn.phi.mlir
+// The `isa` level (compiled programs, --emit=isa-mlir) for every target, likewise:
+// RUN: %phic %S/../../../examples/digits_mlp/model.snn --emit=isa-mlir -q > %t.mlp.isa.mlir
+// RUN: %phic %S/../../../examples/digits_cnn/model.snn --emit=isa-mlir -q > %t.cnn.isa.mlir
+// RUN: %phic %S/../../../examples/digits_cnn/model.snn --emit=isa-mlir --target bit-sparse -q > %t.cnn.bs.isa.mlir
+// RUN: %phic %S/../../../examples/digits_cnn/model.snn --emit=isa-mlir --target dense -q > %t.cnn.dense.isa.mlir
+// RUN: mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir --mlir-print-op-generic %t.mlp.isa.mlir | %phic - --emit=isa-mlir | diff - %t.mlp.isa.mlir
+// RUN: mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir --mlir-print-op-generic %t.cnn.isa.mlir | %phic - --emit=isa-mlir | diff - %t.cnn.isa.mlir
+// RUN: mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir --mlir-print-op-generic %t.cnn.bs.isa.mlir | %phic - --emit=isa-mlir | diff - %t.cnn.bs.isa.mlir
+// RUN: mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir --mlir-print-op-generic %t.cnn.dense.isa.mlir | %phic - --emit=isa-mlir | diff - %t.cnn.dense.isa.mlir
+// RUN: not mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir %S/Inputs/bad-isa.mlir 2>&1 | FileCheck %s --check-prefix=ISA
 //
 // RUN: not mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir %S/Inputs/bad-operands.mlir 2>&1 | FileCheck %s --check-prefix=OPERANDS
 // RUN: not mlir-opt --irdl-file=%S/../../../dialect/irdl/phi.irdl.mlir %S/Inputs/bad-attribute.mlir 2>&1 | FileCheck %s --check-prefix=ATTRIBUTE
@@ -54,3 +64,4 @@
 // ATTRIBUTE: error: 'snn.linear' op attribute "weight" is expected but not provided
 // OURS-OPERANDS: error: `snn.linear` cannot take 2 operands
 // OURS-ATTRIBUTE: error: `snn.linear` needs the attribute `weight`
+// ISA: error: 'isa.lif' op attribute "memb" is expected but not provided
