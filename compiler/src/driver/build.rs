@@ -66,7 +66,18 @@ fn heldout(a: &CompileArgs, m: &Module, cx: &PassContext<'_>) -> Result<Option<(
         Some(_) | None => None,
     };
     match &a.input[..] {
-        [] => Ok(meta("phi.heldout").map(|x| (x, a.labels.clone().or_else(|| meta("phi.heldout_labels"))))),
+        [] => match meta("phi.heldout") {
+            Some(x) if !x.exists() => Err(Failure::Diag(
+                phi_dialect::Diagnostic::error(format!(
+                    "the model's held-out data `{}` (metadata `phi.heldout`) does not exist",
+                    x.display()
+                ))
+                .with_help(
+                    "metadata paths are relative to the model file; IR printed elsewhere needs --input (and --calib)",
+                ),
+            )),
+            x => Ok(x.map(|x| (x, a.labels.clone().or_else(|| meta("phi.heldout_labels"))))),
+        },
         [x] => Ok(Some((x.clone(), a.labels.clone()))),
         [_, _, ..] => Err(Failure::Usage("compiled programs take one input: give --input once".into())),
     }
