@@ -6,42 +6,20 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use ndarray::{Array1, Array5};
 use phi_compiler::train::load_safetensors;
-use rand_chacha::ChaCha8Rng;
-use rand_core::{RngCore, SeedableRng};
 
-const MODEL: &str = r#"<ir_version: 9, opset_import: ["" : 17, "snn" : 1]>
-tiny_cnn (uint8[N, 4, 1, 6, 6] x) => (uint8[N, 4, 3] y)
-<
-  float[4, 1, 3, 3] conv1_weight = ["location": "weights.safetensors", "key": "conv1.weight"],
-  float[4] conv1_bias = ["location": "weights.safetensors", "key": "conv1.bias"],
-  float[6, 4, 3, 3] conv2_weight = ["location": "weights.safetensors", "key": "conv2.weight"],
-  float[6] conv2_bias = ["location": "weights.safetensors", "key": "conv2.bias"],
-  float[3, 54] fc_weight = ["location": "weights.safetensors", "key": "fc.weight"],
-  float[3] fc_bias = ["location": "weights.safetensors", "key": "fc.bias"]
->
-{
-  c1 = Conv<pads = [1, 1, 1, 1], strides = [1, 1], kernel_shape = [3, 3]>(x, conv1_weight, conv1_bias)
-  s1 = snn.LIF<beta = 0.9, threshold = 0.5, reset_mechanism = "subtract">(c1)
-  c2 = Conv<pads = [1, 1, 0, 0], strides = [2, 2], kernel_shape = [3, 3]>(s1, conv2_weight, conv2_bias)
-  s2 = snn.LIF<beta = 0.9, threshold = 0.5, reset_mechanism = "subtract">(c2)
-  f = Flatten<axis = 2>(s2)
-  h = Gemm<transB = 1>(f, fc_weight, fc_bias)
-  y = snn.LIF<beta = 0.9, threshold = 0.5, reset_mechanism = "subtract">(h)
+mod common;
+
+use common::write_data;
+
+/// The tiny CNN of `common`.
+fn model_text() -> String {
+    common::tiny_cnn(r#"<ir_version: 9, opset_import: ["" : 17, "snn" : 1]>"#)
 }
-"#;
 
-/// `n` samples of three classes: class `k` fires mostly in the rows `2k, 2k + 1`.
-fn write_data(dir: &Path, name: &str, n: usize, seed: u64) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let x = Array5::<u8>::from_shape_fn((n, 4, 1, 6, 6), |(i, _, _, h, _)| {
-        let p = if h / 2 == i % 3 { 0.7 } else { 0.1 };
-        u8::from(f64::from(rng.next_u32()) / 4_294_967_296.0 < p)
-    });
-    let y = Array1::from_shape_fn(n, |i| (i % 3) as u8);
-    ndarray_npy::write_npy(dir.join(format!("{name}.npy")), &x).unwrap();
-    ndarray_npy::write_npy(dir.join(format!("{name}_labels.npy")), &y).unwrap();
+/// `common::write_data` with this test's background firing rate.
+fn data(dir: &Path, name: &str, n: usize, seed: u64) {
+    write_data(dir, name, n, seed, 0.1);
 }
 
 fn train(dir: &Path, extra: &[&str]) -> Output {
@@ -68,9 +46,9 @@ fn percent_after(line: &str, key: &str) -> Option<String> {
 #[test]
 fn phic_train_trains_a_cnn_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("model.snn"), MODEL).unwrap();
-    write_data(dir.path(), "train", 48, 1);
-    write_data(dir.path(), "valid", 24, 2);
+    std::fs::write(dir.path().join("model.snn"), model_text()).unwrap();
+    data(dir.path(), "train", 48, 1);
+    data(dir.path(), "valid", 24, 2);
 
     let o = train(dir.path(), &[]);
     let (stdout, stderr) = (text(&o.stdout), text(&o.stderr));
@@ -134,18 +112,19 @@ fn phic_train_trains_a_cnn_end_to_end() {
 #[test]
 fn phic_train_refuses_data_of_another_shape_and_dilated_convolutions() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("model.snn"), MODEL).unwrap();
-    write_data(dir.path(), "valid", 6, 2);
+    std::fs::write(dir.path().join("model.snn"), model_text()).unwrap();
+    data(dir.path(), "valid", 6, 2);
     // Training data flattened to [N, T, 36]: the model reads [N, T, 1, 6, 6].
     let flat = ndarray::Array3::<u8>::zeros((6, 4, 36));
     ndarray_npy::write_npy(dir.path().join("train.npy"), &flat).unwrap();
-    ndarray_npy::write_npy(dir.path().join("train_labels.npy"), &Array1::<u8>::zeros(6)).unwrap();
+    ndarray_npy::write_npy(dir.path().join("train_labels.npy"), &ndarray::Array1::<u8>::zeros(6)).unwrap();
     let o = train(dir.path(), &[]);
     assert_ne!(o.status.code(), Some(0));
     let err = text(&o.stderr);
     assert!(err.contains("[1, 6, 6]") && err.contains("36"), "{err}");
 
-    let dilated = MODEL.replace("strides = [2, 2], kernel_shape", "dilations = [2, 2], strides = [2, 2], kernel_shape");
+    let dilated =
+        model_text().replace("strides = [2, 2], kernel_shape", "dilations = [2, 2], strides = [2, 2], kernel_shape");
     let dilated = dilated.replace("float[3, 54] fc_weight", "float[3, 24] fc_weight");
     std::fs::write(dir.path().join("model.snn"), dilated).unwrap();
     let o = train(dir.path(), &[]);

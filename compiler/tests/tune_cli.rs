@@ -7,47 +7,24 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use ndarray::{Array1, Array5};
-use rand_chacha::ChaCha8Rng;
-use rand_core::{RngCore, SeedableRng};
+mod common;
 
-/// Six-by-six images: conv K = 9 (one partition narrower than k = 16), conv K = 36 and linear
-/// K = 54 (last partitions 4 and 6 columns wide).
-const MODEL: &str = r#"<
+use common::write_data;
+
+/// The tiny CNN of `common`.
+fn model_text() -> String {
+    common::tiny_cnn(
+        r#"<
   ir_version: 9,
   opset_import: ["" : 17, "snn" : 1],
   metadata_props: ["phi.calibration": "data/calib.npy", "phi.heldout": "data/valid.npy", "phi.heldout_labels": "data/valid_labels.npy"]
->
-tiny_cnn (uint8[N, 4, 1, 6, 6] x) => (uint8[N, 4, 3] y)
-<
-  float[4, 1, 3, 3] conv1_weight = ["location": "weights.safetensors", "key": "conv1.weight"],
-  float[4] conv1_bias = ["location": "weights.safetensors", "key": "conv1.bias"],
-  float[6, 4, 3, 3] conv2_weight = ["location": "weights.safetensors", "key": "conv2.weight"],
-  float[6] conv2_bias = ["location": "weights.safetensors", "key": "conv2.bias"],
-  float[3, 54] fc_weight = ["location": "weights.safetensors", "key": "fc.weight"],
-  float[3] fc_bias = ["location": "weights.safetensors", "key": "fc.bias"]
->
-{
-  c1 = Conv<pads = [1, 1, 1, 1], strides = [1, 1], kernel_shape = [3, 3]>(x, conv1_weight, conv1_bias)
-  s1 = snn.LIF<beta = 0.9, threshold = 0.5, reset_mechanism = "subtract">(c1)
-  c2 = Conv<pads = [1, 1, 0, 0], strides = [2, 2], kernel_shape = [3, 3]>(s1, conv2_weight, conv2_bias)
-  s2 = snn.LIF<beta = 0.9, threshold = 0.5, reset_mechanism = "subtract">(c2)
-  f = Flatten<axis = 2>(s2)
-  h = Gemm<transB = 1>(f, fc_weight, fc_bias)
-  y = snn.LIF<beta = 0.9, threshold = 0.5, reset_mechanism = "subtract">(h)
+>"#,
+    )
 }
-"#;
 
-/// `n` samples of three classes: class `k` fires mostly in the rows `2k, 2k + 1`.
-fn write_data(dir: &Path, name: &str, n: usize, seed: u64) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let x = Array5::<u8>::from_shape_fn((n, 4, 1, 6, 6), |(i, _, _, h, _)| {
-        let p = if h / 2 == i % 3 { 0.7 } else { 0.15 };
-        u8::from(f64::from(rng.next_u32()) / 4_294_967_296.0 < p)
-    });
-    let y = Array1::from_shape_fn(n, |i| (i % 3) as u8);
-    ndarray_npy::write_npy(dir.join(format!("{name}.npy")), &x).unwrap();
-    ndarray_npy::write_npy(dir.join(format!("{name}_labels.npy")), &y).unwrap();
+/// `common::write_data` with this test's background firing rate.
+fn data(dir: &Path, name: &str, n: usize, seed: u64) {
+    write_data(dir, name, n, seed, 0.15);
 }
 
 fn phic(dir: &Path, args: &[&str]) -> Output {
@@ -67,10 +44,10 @@ fn ok(o: &Output) -> String {
 fn trained_model(dir: &Path) {
     let model = dir.join("model");
     std::fs::create_dir_all(model.join("data")).unwrap();
-    std::fs::write(model.join("model.snn"), MODEL).unwrap();
-    write_data(&model.join("data"), "train", 60, 1);
-    write_data(&model.join("data"), "valid", 24, 2);
-    write_data(&model.join("data"), "calib", 24, 3);
+    std::fs::write(model.join("model.snn"), model_text()).unwrap();
+    data(&model.join("data"), "train", 60, 1);
+    data(&model.join("data"), "valid", 24, 2);
+    data(&model.join("data"), "calib", 24, 3);
     ok(&phic(
         &model,
         &[
@@ -159,7 +136,7 @@ fn phic_tune_lowers_the_level2_cost_and_writes_a_model_that_runs() {
     assert!(tuned.contains(r#"["location": "tuned.safetensors", "key": "fc.weight"]"#), "{tuned}");
     assert!(tuned.contains(r#""phi.calibration": "../model/data/calib.npy""#), "{tuned}");
     assert!(tuned.contains(r#""phi.heldout_labels": "../model/data/valid_labels.npy""#), "{tuned}");
-    assert_eq!(tuned.lines().count(), MODEL.lines().count());
+    assert_eq!(tuned.lines().count(), model_text().lines().count());
 
     // It runs in the interpreter, and compiles (calibration from the rewritten metadata) and
     // emulates on its rewritten held-out data.
@@ -207,7 +184,7 @@ fn phic_tune_refuses_bad_options_clearly() {
     assert!(text(&o.stderr).contains("a file the model reads"), "{}", text(&o.stderr));
 
     // No calibration data: the model without its metadata, and no --calib.
-    let bare = MODEL.replace(r#"metadata_props: ["phi.calibration": "data/calib.npy", "#, "metadata_props: [");
+    let bare = model_text().replace(r#"metadata_props: ["phi.calibration": "data/calib.npy", "#, "metadata_props: [");
     std::fs::write(root.join("model/model.snn"), bare).unwrap();
     let o = tune(root, "tuned.snn", &[]);
     assert_eq!(o.status.code(), Some(1));
