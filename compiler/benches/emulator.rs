@@ -20,12 +20,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use phi_compiler::backend::{self, Options};
-use phi_compiler::driver::pipeline_for;
+use phi_compiler::backend;
 use phi_compiler::frontend::{WeightMode, load_module, read_source};
-use phi_compiler::passes::{PassContext, PassManager};
-use phi_dialect::hw::HwConfig;
-use phi_dialect::program::{Program, Target};
+use phi_compiler::passes::{PassContext, Pipeline};
+use phi_dialect::program::{Program, TargetKind};
+use phi_dialect::target::Target;
 use phi_dialect::{ElemType, Module};
 use phi_runtime::emu::{RunOptions, run};
 use phi_runtime::npy::{read_npy, to_tensor};
@@ -34,22 +33,23 @@ fn example_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/digits_mlp")
 }
 
-fn module(pipeline: Option<&str>) -> Module {
+fn module(pipeline: Option<(Pipeline, &Target)>) -> Module {
     let dir = example_dir();
     let src = read_source(dir.join("model.snn").to_str().expect("utf-8 path")).expect("the example loads");
     let mut m = load_module(&src, WeightMode::Load).expect("the example loads");
-    if let Some(p) = pipeline {
+    if let Some((p, target)) = pipeline {
         let mut sink = std::io::sink();
         let mut cx = PassContext { model_dir: dir, calib: None, remarks: &mut sink, progress: false };
-        PassManager::parse(p).expect("pipeline").run(&mut m, &mut cx, &mut std::io::sink()).expect("passes run");
+        let mut pm = p.build(target).expect("pipeline");
+        pm.run(&mut m, &mut cx, &mut std::io::sink()).expect("passes run");
     }
     m
 }
 
-fn program(target: Target) -> Program {
-    let hw = HwConfig::default();
-    let m = module(Some(&pipeline_for(target, &hw)));
-    backend::lower(&m, &Options { target, hw, batch: None }, None).expect("the example compiles")
+fn program(kind: TargetKind) -> Program {
+    let target = Target::phi().with_kind(kind);
+    let m = module(Some((Pipeline::for_target(kind), &target)));
+    backend::lower(&m, &target, None).expect("the example compiles")
 }
 
 fn median(mut f: impl FnMut(), reps: usize) -> Duration {
@@ -66,10 +66,10 @@ fn median(mut f: impl FnMut(), reps: usize) -> Duration {
 
 fn bench(c: &mut Criterion) {
     let x = to_tensor(&read_npy(&example_dir().join("test.npy")).expect("test.npy"), ElemType::I1).expect("spikes");
-    let float = module(Some("canonicalize"));
-    let integer = module(Some("canonicalize,quantize"));
-    let programs: Vec<(Target, Program)> =
-        [Target::Phi, Target::BitSparse, Target::Dense].into_iter().map(|t| (t, program(t))).collect();
+    let phi = Target::phi();
+    let float = module(Some((Pipeline::parse("canonicalize").expect("pipeline"), &phi)));
+    let integer = module(Some((Pipeline::parse("canonicalize,quantize").expect("pipeline"), &phi)));
+    let programs: Vec<(TargetKind, Program)> = TargetKind::ALL.into_iter().map(|t| (t, program(t))).collect();
     let inputs = std::slice::from_ref(&x);
 
     let mut g = c.benchmark_group("test-split");

@@ -3,14 +3,18 @@
 //! - [`frontend`]: ONNX text (and IR text) → verified `snn` module;
 //! - [`passes`]: the pass manager and the passes (canonicalize … phi-split, tile);
 //! - [`patterns`]: packed activations, partition statistics and pattern selection (k-means);
-//! - [`analysis`]: measurements of compiled programs (sparsity report);
+//! - [`analysis`]: layer selection, layouts, the tile plan, and the sparsity report;
+//! - [`backend`]: lowering a tiled module to the Phi ISA (`lower-isa`);
 //! - [`train`]: surrogate-gradient training with candle (`phic train`);
-//! - [`driver`]: the `phic` command line.
+//! - [`driver`]: the `phic` command line; [`target`]: the compile target from `--target` and
+//!   `--hw`; [`failure`]: why a command failed (shared by the driver and the subcommands).
 
 pub mod analysis;
 pub mod backend;
 pub mod driver;
+pub mod failure;
 pub mod frontend;
 pub mod passes;
 pub mod patterns;
+pub mod target;
 pub mod train;

@@ -10,7 +10,9 @@
 //! - [`verify`]: the invariants, checkable after every pass; [`graph`]: the petgraph view;
 //! - [`diag`]: diagnostics with labelled spans, rendered at the edge;
 //! - [`isa`]: the Phi ISA (instructions, encoding, listing); [`program`]: a compiled program
-//!   (layer table, DRAM map); [`phibin`]: its ELF container; [`hw`]: the hardware configuration.
+//!   (layer table, DRAM map); [`phibin`]: its ELF container; [`hw`]: the hardware configuration;
+//!   [`target`]: the compile target (accelerator kind + configuration);
+//! - [`phi_attrs`]: the `phi.*` discardable attributes, each key defined once with typed accessors.
 
 pub mod attr;
 pub mod diag;
@@ -21,9 +23,11 @@ pub mod isa;
 pub mod location;
 pub mod ops;
 pub mod parse;
+pub mod phi_attrs;
 pub mod phibin;
 pub mod print;
 pub mod program;
+pub mod target;
 pub mod types;
 pub mod verify;
 pub mod weights;

@@ -72,6 +72,17 @@ pub const CODE_SECTION: &str = ".phi.code";
 /// The optional default-input section (`.npy` bytes).
 pub const SAMPLE_SECTION: &str = ".phi.sample";
 
+/// The constant region of the weights, biases and input index tables, as the backend names it
+/// (a region of `meta.regions`, not a section the format reserves).
+pub const WEIGHTS_SECTION: &str = ".phi.weights";
+
+/// The constant region of the Level-1 PWP tables, as the backend names it (a region of
+/// `meta.regions`).
+pub const PWP_SECTION: &str = ".phi.pwp";
+
+/// The constant region of the patterns, as the backend names it (a region of `meta.regions`).
+pub const PATTERNS_SECTION: &str = ".phi.patterns";
+
 /// Size of `.phi.check` in format version 1.
 pub const CHECK_BYTES: usize = 48;
 

@@ -5,18 +5,21 @@
 //! (inputs, intermediate spikes, outputs, spilled membranes), zeroed for every sample. Every
 //! address in a [`LayerDesc`] or [`Port`] is absolute.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::hw::HwConfig;
 use crate::isa::Inst;
+use crate::types::ElemType;
 
 /// Version of the `.phibin` format this crate writes and reads.
 pub const FORMAT_VERSION: u32 = 2;
 
-/// Which accelerator a program targets.
+/// Which accelerator a program targets (with its configuration: [`crate::target::Target`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Target {
+pub enum TargetKind {
     /// Phi: pattern matching, Level 1 and Level 2.
     Phi,
     /// A bit-sparse, spike-driven accelerator (Stellar/PTB-like): every spike adds a weight row.
@@ -25,13 +28,16 @@ pub enum Target {
     Dense,
 }
 
-impl Target {
+impl TargetKind {
+    /// Every kind, Phi first (the order of a comparison).
+    pub const ALL: [TargetKind; 3] = [TargetKind::Phi, TargetKind::BitSparse, TargetKind::Dense];
+
     /// The command-line spelling.
     pub fn name(self) -> &'static str {
         match self {
-            Target::Phi => "phi",
-            Target::BitSparse => "bit-sparse",
-            Target::Dense => "dense",
+            TargetKind::Phi => "phi",
+            TargetKind::BitSparse => "bit-sparse",
+            TargetKind::Dense => "dense",
         }
     }
 }
@@ -164,6 +170,43 @@ impl LayerDesc {
     }
 }
 
+/// The element kind of a model input or output in DRAM (its JSON spelling is the MLIR element
+/// type's: `"i1"`, `"i32"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PortElem {
+    /// `i1`: spikes (0/1), packed as bits, LSB first: a row of `width` elements is
+    /// `⌈width/8⌉` bytes.
+    #[serde(rename = "i1")]
+    I1,
+    /// `i32`: integers, little-endian, 4 bytes each.
+    #[serde(rename = "i32")]
+    I32,
+}
+
+impl PortElem {
+    /// The spelling in the metadata and in messages (`i1`, `i32`).
+    pub fn name(self) -> &'static str {
+        match self {
+            PortElem::I1 => "i1",
+            PortElem::I32 => "i32",
+        }
+    }
+
+    /// The tensor element type of the model's input or output.
+    pub fn elem_type(self) -> ElemType {
+        match self {
+            PortElem::I1 => ElemType::I1,
+            PortElem::I32 => ElemType::I32,
+        }
+    }
+}
+
+impl fmt::Display for PortElem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A model input or output in DRAM: `batch` samples, each `shape` (the last dimension packed in
 /// rows of `row_bytes`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -172,8 +215,8 @@ pub struct Port {
     pub name: String,
     /// Per-sample shape (`[T, …]`).
     pub shape: Vec<usize>,
-    /// `"i1"` (spikes) or `"i32"`.
-    pub elem: String,
+    /// Spikes (`i1`) or integers (`i32`).
+    pub elem: PortElem,
     /// DRAM address.
     pub dram: u32,
     /// Bytes per stored row (the last dimension).
@@ -203,7 +246,7 @@ pub struct ProgramMeta {
     /// Model name.
     pub model: String,
     /// Target accelerator.
-    pub target: Target,
+    pub target: TargetKind,
     /// Time steps.
     pub time_steps: u32,
     /// Samples processed together by one run of the code (inputs and outputs in DRAM hold

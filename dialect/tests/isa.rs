@@ -211,7 +211,7 @@ proptest! {
         let meta = phi_dialect::program::ProgramMeta {
             format_version: phi_dialect::program::FORMAT_VERSION,
             model: "m \"q\" — ü".into(),
-            target: phi_dialect::program::Target::Phi,
+            target: phi_dialect::program::TargetKind::Phi,
             time_steps: 2,
             batch: 1,
             inputs: vec![],

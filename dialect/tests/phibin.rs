@@ -8,7 +8,8 @@ use object::read::elf::{FileHeader as _, SectionHeader as _};
 use phi_dialect::hw::HwConfig;
 use phi_dialect::phibin::{self, ErrorKind, Phibin, PhibinError};
 use phi_dialect::program::{
-    FORMAT_VERSION, InputKind, InputMap, LayerDesc, LayerInput, LayerMode, Neuron, Port, ProgramMeta, Region, Target,
+    FORMAT_VERSION, InputKind, InputMap, LayerDesc, LayerInput, LayerMode, Neuron, Port, PortElem, ProgramMeta, Region,
+    TargetKind,
 };
 use sha2::{Digest, Sha256};
 
@@ -88,13 +89,13 @@ fn sample_meta() -> ProgramMeta {
     ProgramMeta {
         format_version: FORMAT_VERSION,
         model: "tiny \"mlp\" — ünïcode".into(),
-        target: Target::Phi,
+        target: TargetKind::Phi,
         time_steps: 8,
         batch: 1,
         inputs: vec![Port {
             name: "x".into(),
             shape: vec![8, 64],
-            elem: "i1".into(),
+            elem: PortElem::I1,
             dram: act,
             row_bytes: 8,
             scale: None,
@@ -102,7 +103,7 @@ fn sample_meta() -> ProgramMeta {
         outputs: vec![Port {
             name: "y".into(),
             shape: vec![8, 10],
-            elem: "i1".into(),
+            elem: PortElem::I1,
             dram: act + 224,
             row_bytes: 2,
             scale: None,
@@ -507,6 +508,28 @@ fn inconsistent_sections_are_refused() {
     let bad = serde_json::to_vec(&bad).unwrap();
     let e = err(crafted(&join(&[(".phi.meta", &bad), (".phi.code", &[])], &regions)));
     assert!(matches!(e.kind(), ErrorKind::InvalidMeta { message } if message.contains("two constant regions")), "{e}");
+
+    // A port element kind other than `i1` and `i32`: refused when the metadata is parsed, with
+    // the kind found and the kinds allowed.
+    let json = String::from_utf8(meta.clone()).unwrap();
+    let bad = json.replacen("\"elem\":\"i1\"", "\"elem\":\"f64\"", 1);
+    assert_ne!(bad, json, "the sample has an i1 port");
+    let e = err(crafted(&join(&[(".phi.meta", bad.as_bytes()), (".phi.code", &[])], &regions)));
+    assert!(
+        matches!(e.kind(), ErrorKind::InvalidMeta { message }
+            if message.contains("`f64`") && message.contains("`i1` or `i32`")),
+        "{e}"
+    );
+}
+
+#[test]
+fn port_elements_are_spelled_as_element_types() {
+    for (elem, json) in [(PortElem::I1, "\"i1\""), (PortElem::I32, "\"i32\"")] {
+        assert_eq!(serde_json::to_string(&elem).unwrap(), json);
+        assert_eq!(serde_json::from_str::<PortElem>(json).unwrap(), elem);
+        assert_eq!(format!("\"{elem}\""), json);
+        assert_eq!(elem.elem_type().name(), elem.name());
+    }
 }
 
 /// Returns the file with one ELF section header field (at `field` bytes into the header of

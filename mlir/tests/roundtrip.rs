@@ -9,14 +9,13 @@
 
 use std::path::{Path, PathBuf};
 
-use phi_compiler::backend::{self, Options};
-use phi_compiler::driver::pipeline_for;
+use phi_compiler::backend;
 use phi_compiler::frontend::{WeightMode, load_module, read_source};
-use phi_compiler::passes::{DEFAULT_PIPELINE, PassContext, PassManager};
+use phi_compiler::passes::{PassContext, Pipeline};
 use phi_dialect::Module;
-use phi_dialect::hw::HwConfig;
 use phi_dialect::print::{PrintOptions, print_module};
-use phi_dialect::program::Target;
+use phi_dialect::program::TargetKind;
+use phi_dialect::target::Target;
 use phi_mlir::Interop;
 
 fn example(name: &str) -> PathBuf {
@@ -27,14 +26,19 @@ fn levels(name: &str) -> Vec<(String, Module)> {
     let dir = example(name);
     let src = read_source(dir.join("model.snn").to_str().expect("utf-8")).expect("reads");
     let m = load_module(&src, WeightMode::Load).expect("loads");
-    let run = |pipeline: &str| {
+    let run = |pipeline: Pipeline| {
         let mut m = m.clone();
         let mut sink = std::io::sink();
         let mut cx = PassContext { model_dir: dir.clone(), calib: None, remarks: &mut sink, progress: false };
-        PassManager::parse(pipeline).expect("pipeline").run(&mut m, &mut cx, &mut std::io::sink()).expect("runs");
+        let mut pm = pipeline.build(&Target::phi()).expect("pipeline");
+        pm.run(&mut m, &mut cx, &mut std::io::sink()).expect("runs");
         m
     };
-    vec![("snn".into(), m.clone()), ("integer snn".into(), run("quantize")), ("phi".into(), run(DEFAULT_PIPELINE))]
+    vec![
+        ("snn".into(), m.clone()),
+        ("integer snn".into(), run(Pipeline::parse("quantize").expect("pipeline"))),
+        ("phi".into(), run(Pipeline::for_target(TargetKind::Phi))),
+    ]
 }
 
 fn text(m: &Module) -> String {
@@ -60,22 +64,23 @@ fn our_mlir_our_is_the_identity_at_every_level() {
                 );
             }
         }
-        let hw = HwConfig::default();
-        for target in [Target::Phi, Target::BitSparse, Target::Dense] {
+        for kind in TargetKind::ALL {
+            let target = Target::phi().with_kind(kind);
             let dir = example(name);
             let src = read_source(dir.join("model.snn").to_str().expect("utf-8")).expect("reads");
             let mut m = load_module(&src, WeightMode::Load).expect("loads");
             let mut sink = std::io::sink();
             let mut cx = PassContext { model_dir: dir.clone(), calib: None, remarks: &mut sink, progress: false };
-            PassManager::parse(&pipeline_for(target, &hw))
+            Pipeline::for_target(kind)
+                .build(&target)
                 .expect("pipeline")
                 .run(&mut m, &mut cx, &mut std::io::sink())
                 .expect("runs");
-            let program = backend::lower(&m, &Options { target, hw: hw.clone(), batch: None }, None).expect("lowers");
+            let program = backend::lower(&m, &target, None).expect("lowers");
             let mlir = Interop::new().expect("MLIR loads our IRDL dialects");
-            let converted = mlir.program_to_mlir(&program).unwrap_or_else(|e| panic!("{name} {target:?}: {e}"));
-            let back = mlir.program_from_mlir(&converted).unwrap_or_else(|e| panic!("{name} {target:?}: {e}"));
-            assert_eq!(back, program, "{name} {target:?}: the isa level changed");
+            let converted = mlir.program_to_mlir(&program).unwrap_or_else(|e| panic!("{name} {kind:?}: {e}"));
+            let back = mlir.program_from_mlir(&converted).unwrap_or_else(|e| panic!("{name} {kind:?}: {e}"));
+            assert_eq!(back, program, "{name} {kind:?}: the isa level changed");
         }
     }
 }

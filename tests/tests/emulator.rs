@@ -6,12 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
-use phi_compiler::backend::{self, Options};
-use phi_compiler::driver::pipeline_for;
+use phi_compiler::backend;
 use phi_compiler::frontend::{ImportOptions, WeightMode, load_module_with, read_source};
-use phi_compiler::passes::{PassContext, PassManager};
-use phi_dialect::hw::HwConfig;
-use phi_dialect::program::Target;
+use phi_compiler::passes::{PassContext, Pipeline};
+use phi_dialect::program::TargetKind;
+use phi_dialect::target::Target;
 use phi_dialect::{ElemType, Module};
 use phi_runtime::emu::{RunOptions, run};
 use phi_runtime::npy::{read_npy, to_tensor};
@@ -27,39 +26,39 @@ fn load(example: &str, file: &str) -> Module {
     load_module_with(&src, WeightMode::Load, &nir).unwrap_or_else(|d| panic!("{example}/{file}: {d}"))
 }
 
-fn compiled(example: &str, m: &Module, pipeline: &str) -> Module {
+fn compiled(example: &str, m: &Module, pipeline: &Pipeline, target: &Target) -> Module {
     let dir = example_dir(example);
     let mut m = m.clone();
     let mut sink = std::io::sink();
     // a NIR file carries no calibration metadata: name the split, as `phic --calib` does
     let calib = Some(dir.join("calib.npy"));
     let mut cx = PassContext { model_dir: dir.clone(), calib, remarks: &mut sink, progress: false };
-    PassManager::parse(pipeline).unwrap().run(&mut m, &mut cx, &mut std::io::sink()).unwrap();
+    pipeline.build(target).unwrap().run(&mut m, &mut cx, &mut std::io::sink()).unwrap();
     m
 }
 
 /// Runs one model on its example's test split on all three targets; returns the cycles and
 /// the Phi program's Level-2 operations.
-fn check(example: &str, file: &str) -> (Vec<(Target, u64)>, u64) {
+fn check(example: &str, file: &str) -> (Vec<(TargetKind, u64)>, u64) {
     let x = to_tensor(&read_npy(&example_dir(example).join("test.npy")).unwrap(), ElemType::I1).unwrap();
     let m = load(example, file);
-    let integer = compiled(example, &m, "canonicalize,quantize");
+    let integer = compiled(example, &m, &Pipeline::parse("canonicalize,quantize").unwrap(), &Target::phi());
     let reference = phi_runtime::run(&integer, std::slice::from_ref(&x)).unwrap();
     let mut cycles = Vec::new();
     let mut l2 = 0;
-    for target in [Target::Phi, Target::BitSparse, Target::Dense] {
-        let hw = HwConfig::default();
-        let module = compiled(example, &m, &pipeline_for(target, &hw));
-        let program = backend::lower(&module, &Options { target, hw, batch: None }, None)
-            .unwrap_or_else(|d| panic!("{example}/{file} {target:?}: {d}"));
+    for kind in TargetKind::ALL {
+        let target = Target::phi().with_kind(kind);
+        let module = compiled(example, &m, &Pipeline::for_target(kind), &target);
+        let program =
+            backend::lower(&module, &target, None).unwrap_or_else(|d| panic!("{example}/{file} {kind:?}: {d}"));
         let report = run(&program, std::slice::from_ref(&x), RunOptions::default())
-            .unwrap_or_else(|e| panic!("{example}/{file} {target:?}: {e}"));
+            .unwrap_or_else(|e| panic!("{example}/{file} {kind:?}: {e}"));
         assert_eq!(
             report.outputs, reference,
-            "{example}/{file} {target:?}: output spikes differ from the integer interpreter"
+            "{example}/{file} {kind:?}: output spikes differ from the integer interpreter"
         );
         if std::env::var("PHI_DEBUG_EMU").is_ok() {
-            eprintln!("{target:?}: cycles {} busy {:?} energy {:?}", report.cycles, report.busy, report.energy);
+            eprintln!("{kind:?}: cycles {} busy {:?} energy {:?}", report.cycles, report.busy, report.energy);
             for l in &report.layers {
                 eprintln!(
                     "  {} {} cycles {} energy {:.0} dram {}",
@@ -68,10 +67,10 @@ fn check(example: &str, file: &str) -> (Vec<(Target, u64)>, u64) {
             }
         }
         assert!(report.cycles > 0);
-        if target == Target::Phi {
+        if kind == TargetKind::Phi {
             l2 = report.ops.l2;
         }
-        cycles.push((target, report.cycles));
+        cycles.push((kind, report.cycles));
     }
     (cycles, l2)
 }

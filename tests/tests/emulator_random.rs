@@ -13,12 +13,12 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use phi_compiler::backend::{self, Options};
-use phi_compiler::driver::pipeline_for;
+use phi_compiler::backend;
 use phi_compiler::frontend::{WeightMode, load_module, read_source};
-use phi_compiler::passes::{PassContext, PassManager};
+use phi_compiler::passes::{PassContext, Pipeline};
 use phi_dialect::hw::HwConfig;
-use phi_dialect::program::Target;
+use phi_dialect::program::TargetKind;
+use phi_dialect::target::Target;
 use phi_dialect::{ElemType, Module};
 use phi_runtime::emu::{RunOptions, run};
 use phi_runtime::npy::{read_npy, to_tensor};
@@ -275,7 +275,7 @@ fn write_npy(path: &Path, n: usize, shape: &[usize], data: &[u8]) {
     ndarray_npy::write_npy(path, &arr).unwrap();
 }
 
-fn prepared(m: &Module, pipeline: &str, dir: &Path) -> Result<Module, String> {
+fn prepared(m: &Module, pipeline: &Pipeline, target: &Target, dir: &Path) -> Result<Module, String> {
     let mut m = m.clone();
     let mut sink = std::io::sink();
     let mut cx = PassContext {
@@ -284,7 +284,7 @@ fn prepared(m: &Module, pipeline: &str, dir: &Path) -> Result<Module, String> {
         remarks: &mut sink,
         progress: false,
     };
-    let mut pm = PassManager::parse(pipeline)?;
+    let mut pm = pipeline.build(target)?;
     pm.run(&mut m, &mut cx, &mut std::io::sink()).map_err(|d| d.to_string())?;
     Ok(m)
 }
@@ -305,19 +305,24 @@ fn check(seed: u64) -> Result<String, String> {
     let src = read_source(path.to_str().unwrap()).map_err(|d| fail(d.to_string()))?;
     let m = load_module(&src, WeightMode::Load).map_err(|d| fail(d.to_string()))?;
     let x = to_tensor(&read_npy(&dir.path().join("test.npy")).unwrap(), ElemType::I1).unwrap();
-    let reference_module = prepared(&m, "canonicalize,quantize", dir.path()).map_err(&fail)?;
+    let integer = Pipeline::parse("canonicalize,quantize").map_err(&fail)?;
+    let reference_module = prepared(&m, &integer, &Target::phi(), dir.path()).map_err(&fail)?;
     let reference = phi_runtime::run(&reference_module, std::slice::from_ref(&x)).map_err(|d| fail(d.to_string()))?;
     let mut line = String::new();
-    for target in [Target::Phi, Target::BitSparse, Target::Dense] {
-        let module = prepared(&m, &pipeline_for(target, &c.hw), dir.path()).map_err(&fail)?;
-        let program = backend::lower(&module, &Options { target, hw: c.hw.clone(), batch: c.batch }, None)
-            .map_err(|d| fail(format!("{target:?}: {d}")))?;
-        let report = run(&program, std::slice::from_ref(&x), RunOptions::default())
-            .map_err(|e| fail(format!("{target:?}: {e}")))?;
-        if report.outputs != reference {
-            return Err(fail(format!("{target:?}: the emulator's outputs differ from the integer interpreter's")));
+    for kind in TargetKind::ALL {
+        let target = Target::new(kind, c.hw.clone());
+        let mut pipeline = Pipeline::for_target(kind);
+        if let Some(b) = c.batch {
+            pipeline.set("tile", "batch", b.to_string());
         }
-        let _ = write!(line, " {target:?} {} cycles;", report.cycles);
+        let module = prepared(&m, &pipeline, &target, dir.path()).map_err(&fail)?;
+        let program = backend::lower(&module, &target, None).map_err(|d| fail(format!("{kind:?}: {d}")))?;
+        let report = run(&program, std::slice::from_ref(&x), RunOptions::default())
+            .map_err(|e| fail(format!("{kind:?}: {e}")))?;
+        if report.outputs != reference {
+            return Err(fail(format!("{kind:?}: the emulator's outputs differ from the integer interpreter's")));
+        }
+        let _ = write!(line, " {kind:?} {} cycles;", report.cycles);
     }
     Ok(format!("{}:{line}", c.description))
 }

@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 
 use phi_compiler::analysis::sparsity;
 use phi_compiler::frontend::{WeightMode, load_module, read_source};
-use phi_compiler::passes::{PassContext, PassManager};
+use phi_compiler::passes::{PassContext, PassManager, Pipeline};
 use phi_dialect::attr::Attr;
 use phi_dialect::ops::{OpKind, PhiOp, SnnOp};
+use phi_dialect::program::TargetKind;
+use phi_dialect::target::Target;
 use phi_dialect::{ElemType, Module, OpId, PrintOptions, print_module};
 use phi_runtime::npy::{read_npy, to_tensor};
 use phi_runtime::{Options, Tensor, run_with};
@@ -27,7 +29,7 @@ fn load(path: &Path) -> Module {
 fn run_pipeline(m: &mut Module, pipeline: &str, dir: &Path, calib: Option<PathBuf>) -> String {
     let mut remarks = Vec::new();
     let mut cx = PassContext { model_dir: dir.to_path_buf(), calib, remarks: &mut remarks, progress: false };
-    let mut pm = PassManager::parse(pipeline).unwrap();
+    let mut pm = PassManager::parse(pipeline, &Target::phi()).unwrap();
     pm.instrumentation.verify_each = true;
     pm.run(m, &mut cx, &mut std::io::sink()).unwrap_or_else(|d| panic!("{d}"));
     String::from_utf8(remarks).unwrap()
@@ -95,7 +97,7 @@ fn phi_program_equals_dense_integer_on_the_test_split() {
 fn phi_reduces_operations_against_bit_sparsity_on_held_out_data() {
     let dir = example_dir();
     let mut m = load(&dir.join("model.snn"));
-    run_pipeline(&mut m, phi_compiler::passes::DEFAULT_PIPELINE, &dir, None);
+    run_pipeline(&mut m, &Pipeline::for_target(TargetKind::Phi).to_string(), &dir, None);
     let layers = sparsity::measure(&m, &spikes(&dir.join("test.npy"))).unwrap();
     assert_eq!(layers.len(), 3);
     let bits: u64 = layers.iter().map(|l| l.ops_bit_sparse()).sum();
@@ -116,7 +118,7 @@ fn same_input_and_seed_give_byte_identical_ir() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
             let mut m = load(&dir.join("model.snn"));
-            run_pipeline(&mut m, phi_compiler::passes::DEFAULT_PIPELINE, &dir, None);
+            run_pipeline(&mut m, &Pipeline::for_target(TargetKind::Phi).to_string(), &dir, None);
             print_module(&m, PrintOptions { debug_info: true, elide_weights: false })
         })
     };

@@ -19,7 +19,7 @@ use phi_dialect::isa::encode::{decode_all, encode_all};
 use phi_dialect::isa::text::{listing, parse_listing};
 use phi_dialect::isa::{Buffer, Deps, Inst};
 use phi_dialect::phibin::{self, Phibin};
-use phi_dialect::program::{FORMAT_VERSION, Target};
+use phi_dialect::program::{FORMAT_VERSION, TargetKind};
 use phi_runtime::npy::{NpyArray, read_npy};
 
 const PHIC: &str = env!("CARGO_BIN_EXE_phic-lit");
@@ -232,7 +232,7 @@ fn compile_writes_a_phibin_that_reads_back() {
     let bin = phibin::read_file(&out).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(bin.meta.format_version, FORMAT_VERSION);
     assert_eq!(bin.meta.model, "digits_mlp");
-    assert_eq!(bin.meta.target, Target::Phi);
+    assert_eq!(bin.meta.target, TargetKind::Phi);
     assert_eq!(bin.meta.time_steps, 8);
     assert_eq!(bin.meta.layers.len(), 3);
     assert_eq!(bin.meta.hw, HwConfig::default());
@@ -287,16 +287,16 @@ fn targets_bit_sparse_and_dense_compile_to_their_own_instructions() {
     let phi = program();
     let (m, l, bs, dense) = targets_of(&decoded(&phi));
     assert!(m > 0 && l > 0 && bs == 0 && dense == 0, "phi: {:?}", (m, l, bs, dense));
-    for (target, want) in [("bit-sparse", Target::BitSparse), ("dense", Target::Dense)] {
+    for (target, want) in [("bit-sparse", TargetKind::BitSparse), ("dense", TargetKind::Dense)] {
         let p = compile(d.path(), &format!("{target}.phibin"), &["--target", target]);
         let bin = phibin::read_file(&p).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(bin.meta.target, want);
         let (m, l, bs, dense) = targets_of(&decoded(&bin));
         assert_eq!((m, l), (0, 0), "{target}: no pattern matching, no Level 1/2");
         match want {
-            Target::BitSparse => assert!(bs > 0 && dense == 0, "{target}: {bs} bs.acc, {dense} dense.mac"),
-            Target::Dense => assert!(bs == 0 && dense > 0, "{target}: {bs} bs.acc, {dense} dense.mac"),
-            Target::Phi => unreachable!(),
+            TargetKind::BitSparse => assert!(bs > 0 && dense == 0, "{target}: {bs} bs.acc, {dense} dense.mac"),
+            TargetKind::Dense => assert!(bs == 0 && dense > 0, "{target}: {bs} bs.acc, {dense} dense.mac"),
+            TargetKind::Phi => unreachable!(),
         }
         let pwp: u32 = bin.meta.regions.iter().filter(|r| r.section == ".phi.pwp").map(|r| r.bytes).sum();
         assert_eq!(pwp, 0, "{target}: a baseline ships no PWP table ({:?})", bin.meta.regions);
@@ -308,12 +308,12 @@ fn baselines_writes_the_two_baseline_programs_beside_the_output() {
     let d = tmp();
     let main = compile(d.path(), "m.phibin", &["--baselines"]);
     assert_eq!(std::fs::read(&main).unwrap(), compiled(), "--baselines does not change the main program");
-    for (file, target) in [("m.bit-sparse.phibin", Target::BitSparse), ("m.dense.phibin", Target::Dense)] {
+    for (file, target) in [("m.bit-sparse.phibin", TargetKind::BitSparse), ("m.dense.phibin", TargetKind::Dense)] {
         let p = d.path().join(file);
         let bin = phibin::read_file(&p).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(bin.meta.target, target, "{file}");
         assert_eq!(bin.meta.model, "digits_mlp");
-        if target == Target::BitSparse {
+        if target == TargetKind::BitSparse {
             assert!(std::fs::read(&p).unwrap() == compiled_bit_sparse(), "{file} differs from `--target bit-sparse`");
         }
     }
@@ -886,14 +886,13 @@ fn crafted_metadata_is_an_invalid_program() {
     let d = tmp();
     let base = program();
     type Edit = fn(&mut Phibin);
-    let cases: [(&str, Edit, &str); 8] = [
+    let cases: [(&str, Edit, &str); 7] = [
         ("dram_bytes = u32::MAX", |b| b.meta.dram_bytes = u32::MAX, "DRAM image"),
         ("batch 0", |b| b.meta.batch = 0, "batch"),
         ("batch u32::MAX", |b| b.meta.batch = u32::MAX, "batch"),
         ("a huge input shape", |b| b.meta.inputs[0].shape = vec![1 << 40, 1 << 20, 64], "shape"),
         ("a huge output shape", |b| b.meta.outputs[0].shape = vec![usize::MAX / 2, 10], "shape"),
         ("an empty output shape", |b| b.meta.outputs[0].shape = vec![], "shape"),
-        ("an unknown element type", |b| b.meta.inputs[0].elem = "f64".into(), "element type"),
         ("a huge buffer", |b| b.meta.hw.buffers.psum = u32::MAX, "hardware configuration"),
     ];
     let time = Path::new("/usr/bin/time");
@@ -925,6 +924,26 @@ fn crafted_metadata_is_an_invalid_program() {
             assert!(kb < 256 * 1024, "{what}: phi-emu used {kb} KiB before refusing the program");
         }
     }
+}
+
+/// A port element kind other than `i1` and `i32` (not a `PortElem`, so crafted in the JSON):
+/// refused when the metadata is read, with the kind found and the kinds allowed.
+#[test]
+fn an_unknown_port_element_kind_is_invalid_metadata() {
+    let full = compiled();
+    let raw = phibin::read_sections(full).unwrap();
+    let meta = std::str::from_utf8(raw.section(".phi.meta").unwrap()).unwrap();
+    let key = "\"elem\": \"";
+    let at = meta.find(key).expect("the metadata has a port") + key.len();
+    let end = at + meta[at..].find('"').expect("a quoted element kind");
+    let crafted = format!("{}f64{}", &meta[..at], &meta[end..]);
+    let sections: Vec<(&str, &[u8])> =
+        raw.sections.iter().map(|&(n, d)| if n == ".phi.meta" { (n, crafted.as_bytes()) } else { (n, d) }).collect();
+    refused(
+        "elem.phibin",
+        &phibin::write_sections(FORMAT_VERSION, &sections).unwrap(),
+        &[".phi.meta", "not valid program metadata", "`f64`", "`i1` or `i32`"],
+    );
 }
 
 #[test]

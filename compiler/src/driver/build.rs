@@ -1,7 +1,8 @@
 //! `phic MODEL -o OUT.phibin`: compiling to a Phi program, and `--emulate`.
 //!
 //! The steps: read the hardware configuration (`--hw`, TOML; the paper's defaults otherwise),
-//! run the target's pipeline ([`pipeline_for`]; `--passes` replaces it), lower to the ISA
+//! run the target's pipeline ([`Pipeline::for_target`] built for the target; `--passes` replaces
+//! the list of passes, whose hardware options still default to the target's), lower to the ISA
 //! ([`crate::backend::lower`]), embed a sample input (the first batch of the model's held-out
 //! data, else of its calibration data), and write the `.phibin` atomically. `--emit=isa` prints
 //! the listing instead; `--baselines` also writes the bit-sparse and dense programs beside the
@@ -10,96 +11,60 @@
 
 use std::path::{Path, PathBuf};
 
-use phi_dialect::hw::HwConfig;
 use phi_dialect::isa::encode::encode_all;
 use phi_dialect::isa::text::listing;
+use phi_dialect::phi_attrs::{self, DataFile};
 use phi_dialect::phibin;
-use phi_dialect::program::{Program, Target};
-use phi_dialect::{Diagnostic, Module, SourceMap, Span};
+use phi_dialect::program::{Program, TargetKind};
+use phi_dialect::target::Target;
+use phi_dialect::{Diagnostic, Module, SourceMap};
 use phi_runtime::emu::{self, RunOptions, report};
 use phi_runtime::npy;
 
 use super::{CompileArgs, Emit, Failure};
 use crate::backend;
 use crate::frontend::WeightMode;
-use crate::passes::{self, PassContext};
-
-/// The pass pipeline that prepares a module for `target` on `hw`: the Phi pipeline with the
-/// configuration's k, q, m, n and buffer sizes, or (baselines) just quantisation.
-pub fn pipeline_for(target: Target, hw: &HwConfig) -> String {
-    match target {
-        Target::Phi => format!(
-            "canonicalize,conv-to-gemm,quantize,calibrate{{k={k}}},select-patterns{{k={k},q={q}}},phi-split,tile{{m={m},n={n},pwp-kb={pwp},psum-kb={psum}}}",
-            k = hw.k,
-            q = hw.q,
-            m = hw.m,
-            n = hw.n,
-            pwp = (hw.buffers.pwp / 1024).max(1),
-            psum = (hw.buffers.psum / 1024).max(1),
-        ),
-        Target::BitSparse | Target::Dense => "canonicalize,conv-to-gemm,quantize".to_string(),
-    }
-}
-
-/// Reads `--hw FILE.toml` (errors point into the file), or the default configuration.
-pub fn hw_config(path: Option<&Path>, sources: &mut SourceMap) -> Result<HwConfig, Failure> {
-    let Some(path) = path else { return Ok(HwConfig::default()) };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Diagnostic::error(format!("cannot read the hardware configuration {}: {e}", path.display())))?;
-    let file = sources.add(path.display().to_string(), text.clone());
-    HwConfig::from_toml(&text).map_err(|e| {
-        let d = Diagnostic::error(format!("bad hardware configuration: {}", e.message))
-            .with_help("keys are those `phic --print-hw-config` prints; a missing key keeps its default");
-        let d = match e.span {
-            Some(r) => d.with_span(Span::new(file, r), ""),
-            None => d.with_note(format!("in {}", path.display())),
-        };
-        Failure::Diag(d)
-    })
-}
+use crate::passes::{self, PassContext, Pipeline};
 
 /// The inputs (and labels, if any) of `--input`/`--labels`, or else of the model's
 /// `phi.heldout`/`phi.heldout_labels` metadata (paths relative to the model).
 fn heldout(a: &CompileArgs, m: &Module, cx: &PassContext<'_>) -> Result<Option<(PathBuf, Option<PathBuf>)>, Failure> {
-    let meta = |key: &str| match m.attrs.get(key) {
-        Some(phi_dialect::attr::Attr::Str(p)) => Some(passes::resolve(cx, Path::new(p))),
-        Some(_) | None => None,
-    };
+    let meta = |file: DataFile| phi_attrs::data_file(m, file).map(|p| passes::resolve(cx, Path::new(p)));
     match &a.input[..] {
-        [] => match meta("phi.heldout") {
+        [] => match meta(DataFile::Heldout) {
             Some(x) if !x.exists() => Err(Failure::Diag(
                 phi_dialect::Diagnostic::error(format!(
-                    "the model's held-out data `{}` (metadata `phi.heldout`) does not exist",
-                    x.display()
+                    "the model's held-out data `{}` (metadata `{}`) does not exist",
+                    x.display(),
+                    DataFile::Heldout.key()
                 ))
                 .with_help(
                     "metadata paths are relative to the model file; IR printed elsewhere needs --input (and --calib)",
                 ),
             )),
-            x => Ok(x.map(|x| (x, a.labels.clone().or_else(|| meta("phi.heldout_labels"))))),
+            x => Ok(x.map(|x| (x, a.labels.clone().or_else(|| meta(DataFile::HeldoutLabels))))),
         },
         [x] => Ok(Some((x.clone(), a.labels.clone()))),
         [_, _, ..] => Err(Failure::Usage("compiled programs take one input: give --input once".into())),
     }
 }
 
-/// Runs `pipeline` on a copy of `m` and lowers it for `target`.
+/// Runs the target's pipeline (`--passes` instead, when `instrumented`) on a copy of `m` and
+/// lowers it for `target`.
 fn compile_for(
     a: &CompileArgs,
     m: &Module,
-    target: Target,
-    hw: &HwConfig,
+    target: &Target,
     model_dir: &Path,
     instrumented: bool,
 ) -> Result<Program, Failure> {
     let mut m = m.clone();
     let pipeline = match (&a.passes, instrumented) {
-        (Some(p), true) => p.clone(),
-        (Some(_), false) | (None, _) => pipeline_for(target, hw),
+        (Some(p), true) => Pipeline::parse(p).map_err(Failure::Usage)?,
+        (Some(_), false) | (None, _) => Pipeline::for_target(target.kind),
     };
-    super::run_pipeline(a, &mut m, &pipeline, model_dir, instrumented)?;
-    let opts = backend::Options { target, hw: hw.clone(), batch: a.batch.map(|b| b as u32) };
-    Ok(backend::lower(&m, &opts, None)?)
+    super::run_pipeline(a, &mut m, pipeline, target, model_dir, instrumented)?;
+    Ok(backend::lower(&m, target, None)?)
 }
 
 /// The first batch of `path`'s samples as `.npy` bytes, to embed as the default input.
@@ -117,7 +82,7 @@ fn write_program(path: &Path, p: &Program) -> Result<(), Failure> {
 }
 
 /// `OUT.phibin` → `OUT.bit-sparse.phibin`.
-fn baseline_path(out: &Path, target: Target) -> PathBuf {
+fn baseline_path(out: &Path, target: TargetKind) -> PathBuf {
     let stem = out.file_stem().map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
     out.with_file_name(format!("{stem}.{}.phibin", target.name()))
 }
@@ -138,7 +103,7 @@ fn output_path(a: &CompileArgs, model: &str) -> Result<PathBuf, Failure> {
 
 /// `phic MODEL [-o OUT.phibin | --emit=isa] [--target T] [--hw CONFIG.toml] [--baselines] [--emulate]`.
 pub fn run(a: &CompileArgs, model: &str, sources: &mut SourceMap) -> Result<(), Failure> {
-    let hw = hw_config(a.hw.as_deref(), sources)?;
+    let target = crate::target::target(a.target.into(), a.hw.as_deref(), sources)?;
     if a.quantized {
         return Err(Failure::Usage(
             "--quantized is for --emit=snn and --interpret: compiling to a program always quantises".into(),
@@ -149,8 +114,7 @@ pub fn run(a: &CompileArgs, model: &str, sources: &mut SourceMap) -> Result<(), 
     let mut sink = std::io::sink();
     let cx = PassContext { model_dir: model_dir.clone(), calib: a.calib.clone(), remarks: &mut sink, progress: false };
     let held = heldout(a, &m0, &cx)?;
-    let target = a.target.into();
-    let mut program = compile_for(a, &m0, target, &hw, &model_dir, true)?;
+    let mut program = compile_for(a, &m0, &target, &model_dir, true)?;
     if a.emit == Some(Emit::Isa) {
         if a.output.len() > 1 {
             return Err(Failure::Usage("--emit writes one file: give -o once".into()));
@@ -175,14 +139,14 @@ pub fn run(a: &CompileArgs, model: &str, sources: &mut SourceMap) -> Result<(), 
     write_program(&out, &program)?;
     let mut others = Vec::new();
     if a.baselines || a.emulate {
-        for t in [Target::Phi, Target::BitSparse, Target::Dense] {
-            if t == target {
+        for kind in TargetKind::ALL {
+            if kind == target.kind {
                 continue;
             }
-            let mut p = compile_for(a, &m0, t, &hw, &model_dir, false)?;
+            let mut p = compile_for(a, &m0, &target.with_kind(kind), &model_dir, false)?;
             p.sample.clone_from(&program.sample);
             if a.baselines {
-                write_program(&baseline_path(&out, t), &p)?;
+                write_program(&baseline_path(&out, kind), &p)?;
             }
             others.push(p);
         }
@@ -203,9 +167,7 @@ pub fn run(a: &CompileArgs, model: &str, sources: &mut SourceMap) -> Result<(), 
     if a.emulate {
         let Some((x, labels)) = held else {
             return Err(Diagnostic::error("--emulate needs inputs")
-                .with_help(
-                    "give --input X.npy, or name a file in the model's metadata_props: [\"phi.heldout\": \"test.npy\"]",
-                )
+                .with_help(format!("give --input X.npy, or name a file in the model's {}", DataFile::Heldout.example()))
                 .into());
         };
         emulate(&m0, &program, &others, &x, labels.as_deref())?;

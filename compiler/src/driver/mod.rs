@@ -7,7 +7,8 @@
 //! - `--emit=snn`: print the IR (to `-o FILE` or stdout);
 //! - `--interpret --input X.npy [-o Y.npy] [--labels L.npy]`: run the reference interpreter;
 //! - `--quantized`: quantise first (integer mode);
-//! - `--passes=PIPELINE` (or the default Phi pipeline with `--emit=phi` / `--report-sparsity`),
+//! - `--passes=PIPELINE` (or the pipeline of `--target` on `--hw`, the one `-o` runs, with
+//!   `--emit=phi` / `--report-sparsity`),
 //!   with `--print-ir-after-all`, `--print-ir-after=PASS`, `--verify-each`, `--time-passes`;
 //!   `--list-passes` lists them; `--calib X.npy` gives the calibration inputs;
 //! - `--report-sparsity`: per-layer sparsity and operation counts of the Phi program;
@@ -28,13 +29,17 @@ use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
 use phi_dialect::{DResult, Diagnostic, Module, PrintOptions, SourceMap, print_module};
 use phi_runtime::npy;
 
+use phi_dialect::phi_attrs::{self, DataFile};
+use phi_dialect::target::Target;
+
 use crate::analysis::sparsity;
 use crate::frontend::{self, InputKind, WeightMode};
-use crate::passes::{self, Instrumentation, PassContext, PassManager};
+use crate::passes::{self, Instrumentation, PassContext, Pipeline};
 
 mod build;
 
-pub use build::{hw_config, pipeline_for};
+pub use crate::failure::Failure;
+pub use crate::target::hw_config;
 
 /// The Phi compiler: spiking neural networks to the Phi accelerator.
 #[derive(Debug, Parser)]
@@ -90,13 +95,13 @@ pub enum TargetArg {
     Dense,
 }
 
-impl From<TargetArg> for phi_dialect::program::Target {
+impl From<TargetArg> for phi_dialect::program::TargetKind {
     fn from(t: TargetArg) -> Self {
-        use phi_dialect::program::Target;
+        use phi_dialect::program::TargetKind;
         match t {
-            TargetArg::Phi => Target::Phi,
-            TargetArg::BitSparse => Target::BitSparse,
-            TargetArg::Dense => Target::Dense,
+            TargetArg::Phi => TargetKind::Phi,
+            TargetArg::BitSparse => TargetKind::BitSparse,
+            TargetArg::Dense => TargetKind::Dense,
         }
     }
 }
@@ -244,21 +249,6 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Why a command failed.
-#[derive(Debug)]
-pub enum Failure {
-    /// A compile or run error.
-    Diag(Diagnostic),
-    /// A usage error (exit code 2).
-    Usage(String),
-}
-
-impl From<Diagnostic> for Failure {
-    fn from(d: Diagnostic) -> Self {
-        Failure::Diag(d)
-    }
-}
-
 /// Renders a diagnostic on stderr (in colour on a terminal).
 pub fn report(d: &Diagnostic, sources: &SourceMap) {
     let rich = std::io::stderr().is_terminal();
@@ -346,22 +336,24 @@ fn run_compile(a: &CompileArgs, sources: &mut SourceMap) -> Result<(), Failure> 
     if matches!(a.emit, Some(Emit::Isa | Emit::IsaMlir)) || (a.emit.is_none() && !a.interpret && !a.report_sparsity) {
         return build::run(a, model, sources);
     }
+    let target = crate::target::target(a.target.into(), a.hw.as_deref(), sources)?;
     let mut m = load(model, sources, WeightMode::Load, &a.nir_options(model)?)?;
     let print =
         PrintOptions { debug_info: a.print_debuginfo || a.emit == Some(Emit::Mlir), elide_weights: a.elide_weights };
+    // the same pipeline `-o` runs for this target (`--passes` instead, when given)
     let pipeline = match (&a.passes, a.emit, a.report_sparsity) {
-        (Some(p), _, _) => Some(p.clone()),
-        (None, Some(Emit::Phi), _) | (None, _, true) => Some(passes::DEFAULT_PIPELINE.to_string()),
+        (Some(p), _, _) => Some(Pipeline::parse(p).map_err(Failure::Usage)?),
+        (None, Some(Emit::Phi), _) | (None, _, true) => Some(Pipeline::for_target(target.kind)),
         (None, Some(Emit::Snn | Emit::Mlir | Emit::Isa | Emit::IsaMlir) | None, false) => None,
     };
     let pipeline = match (a.quantized, pipeline) {
-        (true, Some(p)) => Some(format!("quantize,{p}")),
-        (true, None) => Some("quantize".to_string()),
+        (true, Some(p)) => Some(p.prepend(&passes::quantize::INFO)),
+        (true, None) => Some(Pipeline::parse("quantize").map_err(Failure::Usage)?),
         (false, p) => p,
     };
     let src_dir = model_dir(model);
-    if let Some(p) = &pipeline {
-        run_pipeline(a, &mut m, p, &src_dir, true)?;
+    if let Some(p) = pipeline {
+        run_pipeline(a, &mut m, p, &target, &src_dir, true)?;
     }
     if a.emit.is_some() {
         if a.output.len() > 1 {
@@ -386,16 +378,21 @@ fn model_dir(model: &str) -> PathBuf {
     }
 }
 
-/// Runs `pipeline` on `m`; with `instrumented`, as the options ask (IR printing, verification,
-/// timing, remarks), otherwise quietly (the baselines `--emulate` compiles on the side).
+/// Runs `pipeline` for `target` on `m` (`--batch` sets `tile{batch}`); with `instrumented`, as
+/// the options ask (IR printing, verification, timing, remarks), otherwise quietly (the
+/// baselines `--emulate` compiles on the side).
 fn run_pipeline(
     a: &CompileArgs,
     m: &mut Module,
-    pipeline: &str,
+    mut pipeline: Pipeline,
+    target: &Target,
     model_dir: &std::path::Path,
     instrumented: bool,
 ) -> Result<(), Failure> {
-    let mut pm = PassManager::parse(pipeline).map_err(Failure::Usage)?;
+    if let Some(b) = a.batch {
+        pipeline.set(passes::tile::INFO.name, "batch", b.to_string());
+    }
+    let mut pm = pipeline.build(target).map_err(Failure::Usage)?;
     if instrumented {
         pm.instrumentation = Instrumentation {
             print_after_all: a.print_ir_after_all,
@@ -441,9 +438,9 @@ fn report_sparsity(a: &CompileArgs, m: &Module, model_dir: &std::path::Path) -> 
     let heldout: Vec<PathBuf> = if !a.input.is_empty() {
         a.input.clone()
     } else {
-        match m.attrs.get("phi.heldout") {
-            Some(phi_dialect::attr::Attr::Str(p)) => vec![crate::passes::resolve(&cx, std::path::Path::new(p))],
-            Some(_) | None => Vec::new(),
+        match phi_attrs::data_file(m, DataFile::Heldout) {
+            Some(p) => vec![crate::passes::resolve(&cx, std::path::Path::new(p))],
+            None => Vec::new(),
         }
     };
     for path in &heldout {
@@ -520,7 +517,7 @@ pub fn model_inputs(m: &Module) -> Vec<(String, phi_dialect::ElemType, Option<f3
     let mut v: Vec<(u32, String, phi_dialect::ElemType, Option<f32>)> = Vec::new();
     for &op in m.body() {
         if let phi_dialect::OpKind::Snn(phi_dialect::SnnOp::Input(p)) = &m.op(op).kind {
-            v.push((p.index, p.name.clone(), m.ty(m.result(op)).elem, passes::calibrate::input_scale(m, op)));
+            v.push((p.index, p.name.clone(), m.ty(m.result(op)).elem, phi_attrs::input_scale(m, op)));
         }
     }
     v.sort_by_key(|x| x.0);

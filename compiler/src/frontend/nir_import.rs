@@ -92,7 +92,7 @@ pub fn import(file: &NirFile, path: &str, opts: &ImportOptions) -> DResult<Modul
     if cx.inputs == 0 || cx.outputs == 0 {
         return Err(Diagnostic::error(format!("{path}: the graph needs at least one Input and one Output node")));
     }
-    cx.m.attrs.insert("phi.nir_version".into(), phi_dialect::attr::Attr::Str(file.version.clone()));
+    phi_dialect::phi_attrs::set_nir_version(&mut cx.m, file.version.clone());
     phi_dialect::verify(&cx.m)?;
     Ok(cx.m)
 }

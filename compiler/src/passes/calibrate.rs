@@ -13,21 +13,21 @@
 //! count)`, sorted), `phi.calib_rows` (rows counted) and `phi.calib_k` (the partition width).
 //!
 //! The calibration inputs are `--calib X.npy` (`[N, T, …]`), or else the file the model names
-//! in `metadata_props: ["phi.calibration": "calib.npy"]` (relative to the model file); with
+//! in its `metadata_props` under the key `phi.calibration` (relative to the model file); with
 //! neither, the pass reports an error.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use phi_dialect::attr::{Attr, IntTy};
 use phi_dialect::ir::{Module, OpId};
 use phi_dialect::ops::{OpKind, SnnOp};
+use phi_dialect::phi_attrs::{self, DataFile};
 use phi_dialect::weights::WeightData;
 use phi_dialect::{DResult, Diagnostic, ElemType, TensorType};
 use phi_runtime::npy::read_npy;
 use phi_runtime::{Options, Tensor};
 
-use super::{OptionSpec, Pass, PassContext, PassInfo, PassOptions, resolve};
+use super::{HwParam, OptDefault, OptionSpec, Pass, PassContext, PassInfo, PassOptions, resolve};
 use crate::patterns::{BitMatrix, PartitionStats, count_partitions, merge_stats};
 
 /// Registry entry.
@@ -35,10 +35,14 @@ pub static INFO: PassInfo = PassInfo {
     name: "calibrate",
     summary: "run calibration inputs and attach each spiking GEMM's partition-vector statistics",
     options: &[
-        OptionSpec { name: "samples", default: "256", help: "calibration samples used (the first N of the file)" },
-        OptionSpec { name: "k", default: "16", help: "partition width in columns (8, 16 or 32)" },
+        OptionSpec {
+            name: "samples",
+            default: OptDefault::Value("256"),
+            help: "calibration samples used (the first N of the file)",
+        },
+        OptionSpec { name: "k", default: OptDefault::Hw(HwParam::K), help: "partition width in columns (8, 16 or 32)" },
     ],
-    create: |o: &PassOptions| {
+    create: |o: &PassOptions, _: &phi_dialect::target::Target| {
         let k = o.uint("k", 1..=32)? as u32;
         if ![8, 16, 32].contains(&k) {
             return Err(format!("option `k` of `calibrate` is {k}; choose 8, 16 or 32"));
@@ -71,18 +75,12 @@ pub fn calibration_path(m: &Module, cx: &PassContext<'_>) -> DResult<PathBuf> {
     if let Some(p) = &cx.calib {
         return Ok(p.clone());
     }
-    match m.attrs.get("phi.calibration") {
-        Some(Attr::Str(p)) => Ok(resolve(cx, std::path::Path::new(p))),
-        Some(_) | None => Err(Diagnostic::error("no calibration data")
-            .with_help("give --calib X.npy ([N, T, ...] spikes), or name a file in the model's metadata_props: [\"phi.calibration\": \"calib.npy\"]")),
-    }
-}
-
-/// The scale of a quantised real-valued model input (`phi.input_scale`, set by `quantize`).
-pub fn input_scale(m: &Module, input: OpId) -> Option<f32> {
-    match m.op(input).attrs.get("phi.input_scale") {
-        Some(phi_dialect::attr::Attr::F32(s)) => Some(*s),
-        Some(_) | None => None,
+    match phi_attrs::data_file(m, DataFile::Calibration) {
+        Some(p) => Ok(resolve(cx, std::path::Path::new(p))),
+        None => Err(Diagnostic::error("no calibration data").with_help(format!(
+            "give --calib X.npy ([N, T, ...] spikes), or name a file in the model's {}",
+            DataFile::Calibration.example()
+        ))),
     }
 }
 
@@ -98,7 +96,7 @@ pub fn read_inputs(m: &Module, path: &std::path::Path, samples: usize) -> DResul
     };
     let elem = m.ty(m.result(input)).elem;
     let arr = read_npy(path).map_err(Diagnostic::error)?;
-    let t = phi_runtime::input::tensor(&arr, elem, input_scale(m, input))
+    let t = phi_runtime::input::tensor(&arr, elem, phi_attrs::input_scale(m, input))
         .map_err(|e| Diagnostic::error(format!("{}: {e}", path.display())))?;
     let n = t.shape.first().copied().unwrap_or(0).min(samples);
     Ok(t.samples(0, n))
@@ -209,17 +207,14 @@ impl Pass for Calibrate {
                 OpKind::Snn(_) | OpKind::Phi(_) => "gemm".to_string(),
             };
             let ty = TensorType::new(vec![table.len() / 3, 3], ElemType::I32);
-            let w = match m.attr_weight(op, "phi.calib") {
+            let w = match phi_attrs::calib_stats(m, op) {
                 Some(w) => {
                     m.weights.set_data(w, ty, WeightData::I32(table));
                     w
                 }
                 None => m.weights.add(&format!("{wname}.calib"), ty, WeightData::I32(table)),
             };
-            m.set_attr_weight(op, "phi.calib", w);
-            let attrs = &mut m.op_mut(op).attrs;
-            attrs.insert("phi.calib_rows".into(), Attr::Int(rows as i64, IntTy::I64));
-            attrs.insert("phi.calib_k".into(), Attr::Int(self.k as i64, IntTy::I64));
+            phi_attrs::set_calibration(m, op, phi_attrs::Calibration { stats: w, rows, k: self.k });
             let distinct: usize = s.iter().map(|p| p.vectors.len()).sum();
             let ones: u64 = s.iter().map(PartitionStats::bit_sparse_ops).sum();
             let cols = *m.ty(m.op(op).operands[0]).shape.last().expect("rank ≥ 2");

@@ -22,7 +22,7 @@ pub static INFO: PassInfo = PassInfo {
     name: "canonicalize",
     summary: "fuse biases into linear layers, fold flatten/reshape chains, remove dead ops",
     options: &[],
-    create: |_| Ok(Box::new(Canonicalize)),
+    create: |_, _| Ok(Box::new(Canonicalize)),
 };
 
 /// The pass.

@@ -26,7 +26,7 @@ pub static INFO: PassInfo = PassInfo {
     name: "conv-to-gemm",
     summary: "lower snn.conv2d to im2col + snn.linear (rows = T × output positions, K = C·kh·kw)",
     options: &[],
-    create: |_| Ok(Box::new(ConvToGemm)),
+    create: |_, _| Ok(Box::new(ConvToGemm)),
 };
 
 /// The pass.

@@ -1,13 +1,21 @@
 //! The pass manager and the registry of passes.
 //!
 //! A pass is a type implementing [`Pass`], in its own file, registered by one line in
-//! [`REGISTRY`] (name, one-line summary, options with defaults, constructor). Pipelines are
-//! text, as in MLIR: `canonicalize,calibrate{samples=256},select-patterns{k=16,q=128,seed=0}`.
-//! [`PassManager`] runs a pipeline with MLIR-style instrumentation: printing the IR after every
-//! pass or after named ones, verifying after each pass, and timing.
+//! [`REGISTRY`] (name, one-line summary, options with defaults, constructor). A [`Pipeline`] is
+//! a list of registered passes with the options written for them; [`Pipeline::for_target`] is
+//! the pipeline of an accelerator kind, and pipelines are also written as text, as in MLIR:
+//! `canonicalize,calibrate{samples=256},select-patterns{k=16,q=128,seed=0}`.
 //!
-//! Passes receive everything they need through [`PassContext`] (model directory, calibration
-//! file, remark sink); there is no global state.
+//! Passes are built for one [`Target`] (accelerator kind + hardware configuration): an option
+//! whose default is a hardware parameter ([`OptDefault::Hw`]: the partition width `k`, the
+//! pattern count `q`, the tile sizes `m` and `n`) takes the target's value unless the pipeline
+//! gives one, and a pass that needs more of the hardware (`tile`: the buffers) keeps the target.
+//! The hardware is never written into pipeline text and parsed back.
+//!
+//! [`PassManager`] runs a pipeline with MLIR-style instrumentation: printing the IR after every
+//! pass or after named ones, verifying after each pass, and timing. Passes receive everything
+//! else they need through [`PassContext`] (model directory, calibration file, remark sink);
+//! there is no global state.
 //!
 //! Adding a pass: see `docs/ARCHITECTURE.md`, "How to add a pass".
 
@@ -26,6 +34,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use phi_dialect::hw::HwConfig;
+use phi_dialect::program::TargetKind;
+use phi_dialect::target::Target;
 use phi_dialect::{DResult, Diagnostic, Module, PrintOptions, print_module, verify};
 
 pub use pipeline::{PassSpec, parse_pipeline};
@@ -43,10 +54,54 @@ pub trait Pass {
 pub struct OptionSpec {
     /// Name as written in a pipeline.
     pub name: &'static str,
-    /// Default value (as text).
-    pub default: &'static str,
+    /// Its value when the pipeline gives none.
+    pub default: OptDefault,
     /// One line of help.
     pub help: &'static str,
+}
+
+/// Where an option's value comes from when the pipeline gives none.
+#[derive(Clone, Copy, Debug)]
+pub enum OptDefault {
+    /// A fixed value (as it would be written).
+    Value(&'static str),
+    /// A parameter of the target's hardware configuration.
+    Hw(HwParam),
+}
+
+/// A hardware parameter that is also a pass option's default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HwParam {
+    /// Partition width `k`.
+    K,
+    /// Patterns per partition `q`.
+    Q,
+    /// Rows per tile `m`.
+    M,
+    /// Columns per tile `n`.
+    N,
+}
+
+impl HwParam {
+    /// The key in the hardware configuration.
+    pub fn key(self) -> &'static str {
+        match self {
+            HwParam::K => "k",
+            HwParam::Q => "q",
+            HwParam::M => "m",
+            HwParam::N => "n",
+        }
+    }
+
+    /// Its value in `hw`.
+    pub fn of(self, hw: &HwConfig) -> u64 {
+        match self {
+            HwParam::K => hw.k as u64,
+            HwParam::Q => hw.q as u64,
+            HwParam::M => hw.m as u64,
+            HwParam::N => hw.n as u64,
+        }
+    }
 }
 
 /// A registry entry.
@@ -57,12 +112,18 @@ pub struct PassInfo {
     pub summary: &'static str,
     /// Options with their defaults.
     pub options: &'static [OptionSpec],
-    /// Builds the pass from its options.
-    pub create: fn(&PassOptions) -> Result<Box<dyn Pass>, String>,
+    /// Builds the pass from its options for a target.
+    pub create: Constructor,
 }
 
-/// Every pass, in the order of the default pipeline.
-pub static REGISTRY: &[&PassInfo] = &[
+/// How a registry entry builds its pass: from the options and the target.
+pub type Constructor = fn(&PassOptions, &Target) -> Result<Box<dyn Pass>, String>;
+
+/// Every pass: today, exactly the Phi pipeline, in its order.
+pub static REGISTRY: &[&PassInfo] = PHI_PASSES;
+
+/// The passes that prepare a module for Phi (ONNX text → `phi` dialect, tiled).
+const PHI_PASSES: &[&PassInfo] = &[
     &canonicalize::INFO,
     &conv_to_gemm::INFO,
     &quantize::INFO,
@@ -72,26 +133,44 @@ pub static REGISTRY: &[&PassInfo] = &[
     &tile::INFO,
 ];
 
-/// The pipeline run when none is given (ONNX text → `phi` dialect).
-pub const DEFAULT_PIPELINE: &str = "canonicalize,conv-to-gemm,quantize,calibrate,select-patterns,phi-split,tile";
+/// The passes that prepare a module for a baseline (integer `snn`, tiled).
+const BASELINE_PASSES: &[&PassInfo] = &[&canonicalize::INFO, &conv_to_gemm::INFO, &quantize::INFO, &tile::INFO];
 
 /// Looks a pass up by name.
 pub fn lookup(name: &str) -> Option<&'static PassInfo> {
     REGISTRY.iter().copied().find(|p| p.name == name)
 }
 
-/// The options given to one pass, with the registry's defaults filled in.
+/// The options given to one pass, with the defaults filled in: the registry's fixed ones, and
+/// the target's hardware parameters.
 #[derive(Clone, Debug)]
 pub struct PassOptions {
     pass: &'static str,
-    values: BTreeMap<&'static str, String>,
+    values: BTreeMap<&'static str, OptValue>,
+}
+
+/// An option's value: as written, or a hardware parameter of the target.
+#[derive(Clone, Debug)]
+enum OptValue {
+    Text(String),
+    Hw(HwParam, u64),
 }
 
 impl PassOptions {
-    /// Options from a spec's `key=value` list, checked against the pass's option names.
-    pub fn new(info: &PassInfo, given: &[(String, String)]) -> Result<PassOptions, String> {
-        let mut values: BTreeMap<&'static str, String> =
-            info.options.iter().map(|o| (o.name, o.default.to_string())).collect();
+    /// Options from a spec's `key=value` list, checked against the pass's option names, with
+    /// hardware defaults from `hw`.
+    pub fn new(info: &PassInfo, given: &[(String, String)], hw: &HwConfig) -> Result<PassOptions, String> {
+        let mut values: BTreeMap<&'static str, OptValue> = info
+            .options
+            .iter()
+            .map(|o| {
+                let v = match o.default {
+                    OptDefault::Value(v) => OptValue::Text(v.to_string()),
+                    OptDefault::Hw(p) => OptValue::Hw(p, p.of(hw)),
+                };
+                (o.name, v)
+            })
+            .collect();
         for (k, v) in given {
             let Some(o) = info.options.iter().find(|o| o.name == k) else {
                 let names: Vec<&str> = info.options.iter().map(|o| o.name).collect();
@@ -101,28 +180,37 @@ impl PassOptions {
                     format!("pass `{}` has no option `{k}`; its options are: {}", info.name, names.join(", "))
                 });
             };
-            values.insert(o.name, v.clone());
+            values.insert(o.name, OptValue::Text(v.clone()));
         }
         Ok(PassOptions { pass: info.name, values })
     }
 
-    fn raw(&self, name: &str) -> &str {
-        self.values.get(name).map_or("", String::as_str)
+    fn text(&self, name: &str) -> Option<&str> {
+        match self.values.get(name) {
+            Some(OptValue::Text(v)) => Some(v),
+            Some(OptValue::Hw(..)) | None => None,
+        }
     }
 
     /// A string option.
     pub fn string(&self, name: &str) -> String {
-        self.raw(name).to_string()
+        self.text(name).unwrap_or("").to_string()
     }
 
     /// An unsigned integer option within `range`.
     pub fn uint(&self, name: &str, range: std::ops::RangeInclusive<u64>) -> Result<u64, String> {
-        let v = self.raw(name);
-        let n: u64 =
-            v.parse().map_err(|_| format!("option `{name}` of `{}` must be an integer, found `{v}`", self.pass))?;
+        let (n, from) = match self.values.get(name) {
+            Some(OptValue::Hw(p, n)) => (*n, Some(*p)),
+            Some(OptValue::Text(v)) => (
+                v.parse().map_err(|_| format!("option `{name}` of `{}` must be an integer, found `{v}`", self.pass))?,
+                None,
+            ),
+            None => return Err(format!("internal error: pass `{}` has no option `{name}`", self.pass)),
+        };
         if !range.contains(&n) {
+            let source = from.map_or(String::new(), |p| format!(" (the hardware configuration's `{}`)", p.key()));
             return Err(format!(
-                "option `{name}` of `{}` is {n}, outside {}..={}",
+                "option `{name}` of `{}` is {n}{source}, outside {}..={}",
                 self.pass,
                 range.start(),
                 range.end()
@@ -133,12 +221,112 @@ impl PassOptions {
 
     /// One of a fixed set of words.
     pub fn choice(&self, name: &str, choices: &[&str]) -> Result<String, String> {
-        let v = self.raw(name);
+        let v = self.text(name).unwrap_or("");
         if choices.contains(&v) {
             Ok(v.to_string())
         } else {
             Err(format!("option `{name}` of `{}` is `{v}`; choose one of: {}", self.pass, choices.join(", ")))
         }
+    }
+}
+
+/// A pipeline: registered passes in order, each with the options written for it.
+#[derive(Clone)]
+pub struct Pipeline {
+    passes: Vec<(&'static PassInfo, Vec<(String, String)>)>,
+}
+
+impl Pipeline {
+    /// The pipeline that prepares a module for `kind`: the Phi passes (through `tile`), or, for
+    /// a baseline, quantisation and `tile`. Hardware-dependent options come from the target the
+    /// pipeline is built for ([`Pipeline::build`]).
+    pub fn for_target(kind: TargetKind) -> Pipeline {
+        let passes = match kind {
+            TargetKind::Phi => PHI_PASSES,
+            TargetKind::BitSparse | TargetKind::Dense => BASELINE_PASSES,
+        };
+        Pipeline { passes: passes.iter().map(|&p| (p, Vec::new())).collect() }
+    }
+
+    /// A pipeline written as text; unknown passes are rejected with the list of known ones.
+    pub fn parse(text: &str) -> Result<Pipeline, String> {
+        let mut passes = Vec::new();
+        for s in parse_pipeline(text)? {
+            let info = lookup(&s.name).ok_or_else(|| {
+                let names: Vec<&str> = REGISTRY.iter().map(|p| p.name).collect();
+                format!("unknown pass `{}`; available passes: {}", s.name, names.join(", "))
+            })?;
+            passes.push((info, s.options));
+        }
+        Ok(Pipeline { passes })
+    }
+
+    /// The names of the passes, in order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.passes.iter().map(|(p, _)| p.name).collect()
+    }
+
+    /// Whether the pipeline runs `pass`.
+    pub fn contains(&self, pass: &str) -> bool {
+        self.passes.iter().any(|(p, _)| p.name == pass)
+    }
+
+    /// Sets option `key` of every occurrence of `pass` (the command line's `--batch` sets
+    /// `tile{batch}`); a pass the pipeline does not run is left alone.
+    pub fn set(&mut self, pass: &str, key: &str, value: impl Into<String>) {
+        let value = value.into();
+        for (p, opts) in self.passes.iter_mut().filter(|(p, _)| p.name == pass) {
+            debug_assert!(p.options.iter().any(|o| o.name == key), "pass `{pass}` has no option `{key}`");
+            match opts.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1.clone_from(&value),
+                None => opts.push((key.to_string(), value.clone())),
+            }
+        }
+    }
+
+    /// The pipeline with `pass` run first.
+    pub fn prepend(mut self, pass: &'static PassInfo) -> Pipeline {
+        self.passes.insert(0, (pass, Vec::new()));
+        self
+    }
+
+    /// The passes up to and including the first `pass`, if the pipeline runs it.
+    pub fn through(&self, pass: &str) -> Option<Pipeline> {
+        let end = self.passes.iter().position(|(p, _)| p.name == pass)?;
+        Some(Pipeline { passes: self.passes[..=end].to_vec() })
+    }
+
+    /// Builds the passes for `target`.
+    pub fn build(&self, target: &Target) -> Result<PassManager, String> {
+        let mut passes = Vec::new();
+        for (info, given) in &self.passes {
+            let opts = PassOptions::new(info, given, &target.hw)?;
+            passes.push((info.create)(&opts, target)?);
+        }
+        Ok(PassManager { passes, instrumentation: Instrumentation::default() })
+    }
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pipeline({self})")
+    }
+}
+
+impl std::fmt::Display for Pipeline {
+    /// The text form (what [`Pipeline::parse`] reads).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (p, opts)) in self.passes.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(p.name)?;
+            if !opts.is_empty() {
+                let o: Vec<String> = opts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                write!(f, "{{{}}}", o.join(","))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -210,19 +398,9 @@ impl Timings {
 }
 
 impl PassManager {
-    /// Builds the passes of a pipeline text.
-    pub fn parse(pipeline: &str) -> Result<PassManager, String> {
-        let specs = parse_pipeline(pipeline)?;
-        let mut passes = Vec::new();
-        for s in specs {
-            let info = lookup(&s.name).ok_or_else(|| {
-                let names: Vec<&str> = REGISTRY.iter().map(|p| p.name).collect();
-                format!("unknown pass `{}`; available passes: {}", s.name, names.join(", "))
-            })?;
-            let opts = PassOptions::new(info, &s.options)?;
-            passes.push((info.create)(&opts)?);
-        }
-        Ok(PassManager { passes, instrumentation: Instrumentation::default() })
+    /// Builds the passes of a pipeline text for `target`.
+    pub fn parse(pipeline: &str, target: &Target) -> Result<PassManager, String> {
+        Pipeline::parse(pipeline)?.build(target)
     }
 
     /// The names of the passes, in order.
@@ -256,15 +434,22 @@ impl PassManager {
     }
 }
 
-/// `--list-passes`: name, summary and options of every pass.
+/// `--list-passes`: the pipeline of each target, and the name, summary and options of every
+/// pass (a hardware default shows as `hw.KEY`).
 pub fn list_passes() -> String {
-    let mut out = String::from("Passes (default pipeline: ");
-    out.push_str(DEFAULT_PIPELINE);
-    out.push_str(")\n");
+    let mut out = String::new();
+    for kind in TargetKind::ALL {
+        let _ = writeln!(out, "Pipeline for --target {}: {}", kind.name(), Pipeline::for_target(kind));
+    }
+    out.push_str("Passes:\n");
     for p in REGISTRY {
         let _ = writeln!(out, "  {:<16} {}", p.name, p.summary);
         for o in p.options {
-            let _ = writeln!(out, "      {:<12} = {:<10} {}", o.name, o.default, o.help);
+            let default = match o.default {
+                OptDefault::Value(v) => v.to_string(),
+                OptDefault::Hw(h) => format!("hw.{}", h.key()),
+            };
+            let _ = writeln!(out, "      {:<12} = {:<10} {}", o.name, default, o.help);
         }
     }
     out

@@ -22,6 +22,7 @@ use phi_dialect::ir::{Module, OpId};
 use phi_dialect::ops::phi::{Patterns, PhiOp};
 use phi_dialect::ops::snn::Linear;
 use phi_dialect::ops::{OpKind, SnnOp};
+use phi_dialect::phi_attrs;
 use phi_dialect::weights::WeightData;
 use phi_dialect::{DResult, Diagnostic, ElemType, TensorType};
 use phi_runtime::phi::pattern_weight_products;
@@ -34,7 +35,7 @@ pub static INFO: PassInfo = PassInfo {
     name: "phi-split",
     summary: "rewrite spiking GEMMs into phi.match / Level-1 PWP accumulate / Level-2 signed sparse accumulate",
     options: &[],
-    create: |_| Ok(Box::new(PhiSplit)),
+    create: |_, _| Ok(Box::new(PhiSplit)),
 };
 
 /// The pass.
@@ -48,7 +49,7 @@ impl Pass for PhiSplit {
     fn run(&mut self, m: &mut Module, cx: &mut PassContext<'_>) -> DResult<()> {
         let mut split = 0;
         for op in spiking_gemms(m) {
-            let Some(patterns) = m.attr_weight(op, "phi.patterns") else {
+            let Some(patterns) = phi_attrs::patterns(m, op) else {
                 let name = weight_name(m, op);
                 cx.remark(INFO.name, format!("{name}: no patterns selected, left dense"));
                 continue;
@@ -84,11 +85,8 @@ fn split_one(m: &mut Module, op: OpId, patterns: phi_dialect::weights::WeightId)
             Diagnostic::error(format!("weight `{}` was elided; phi-split needs its data", wt.name)).with_loc(&loc, "")
         );
     };
-    let k = match m.op(op).attrs.get("phi.k") {
-        Some(phi_dialect::attr::Attr::Int(k, _)) => *k as u32,
-        Some(_) | None => {
-            return Err(Diagnostic::error("`phi.patterns` without `phi.k`").with_loc(&loc, "this GEMM"));
-        }
+    let Some(k) = phi_attrs::patterns_k(m, op) else {
+        return Err(Diagnostic::error("`phi.patterns` without `phi.k`").with_loc(&loc, "this GEMM"));
     };
     let pt = m.weights.get(patterns).clone();
     let (k_cols, n) = (wt.ty.shape[0], wt.ty.shape[1]);
@@ -116,11 +114,8 @@ fn split_one(m: &mut Module, op: OpId, patterns: phi_dialect::weights::WeightId)
     let l2 = m
         .insert_before_inferred(op, OpKind::Phi(PhiOp::L2Accumulate { weight }), vec![r, acc], loc.clone())
         .map_err(fail)?;
-    let mut attrs = m.op(op).attrs.clone();
-    for drop in ["phi.calib", "phi.calib_rows", "phi.calib_k", "phi.patterns", "phi.k"] {
-        attrs.remove(drop);
-    }
-    m.op_mut(l2).attrs = attrs;
+    m.op_mut(l2).attrs = m.op(op).attrs.clone();
+    phi_attrs::clear_selection(m, l2);
     let old = m.result(op);
     let new = m.result(l2);
     m.replace_all_uses(old, new);

@@ -27,22 +27,28 @@
 
 use std::collections::HashMap;
 
-use phi_dialect::attr::Attr;
 use phi_dialect::ir::{Module, OpId, ValueId};
 use phi_dialect::ops::snn::{Conv2d, Linear, NeuronParams};
 use phi_dialect::ops::{OpKind, SnnOp};
+use phi_dialect::phi_attrs;
 use phi_dialect::weights::{WeightData, WeightId};
 use phi_dialect::{DResult, Diagnostic, ElemType};
 use phi_runtime::tensor::Data;
 
-use super::{OptionSpec, Pass, PassContext, PassInfo, PassOptions};
+use super::{OptDefault, OptionSpec, Pass, PassContext, PassInfo, PassOptions};
 
 /// Registry entry.
 pub static INFO: PassInfo = PassInfo {
     name: "quantize",
     summary: "float model → integer model: per-layer symmetric int8 weights, integer thresholds, fixed-point leak",
-    options: &[OptionSpec { name: "leak-bits", default: "15", help: "fraction bits of the fixed-point leak" }],
-    create: |o: &PassOptions| Ok(Box::new(Quantize { leak_bits: o.uint("leak-bits", 1..=30)? as u32 })),
+    options: &[OptionSpec {
+        name: "leak-bits",
+        default: OptDefault::Value("15"),
+        help: "fraction bits of the fixed-point leak",
+    }],
+    create: |o: &PassOptions, _: &phi_dialect::target::Target| {
+        Ok(Box::new(Quantize { leak_bits: o.uint("leak-bits", 1..=30)? as u32 }))
+    },
 };
 
 /// The pass.
@@ -79,7 +85,7 @@ fn quantize_real_input(m: &mut Module, cx: &PassContext<'_>) -> DResult<Option<f
     };
     let path = super::calibrate::calibration_path(m, cx).map_err(|d| {
         d.with_loc(&m.op(input).loc, "this input holds real values")
-            .with_help("a real-valued input is quantised at a scale measured on calibration data: give --calib X.npy, or name a file in the model's metadata_props: [\"phi.calibration\": \"calib.npy\"]")
+            .with_help(format!("a real-valued input is quantised at a scale measured on calibration data: give --calib X.npy, or name a file in the model's {}", phi_attrs::DataFile::Calibration.example()))
     })?;
     let x = super::calibrate::read_inputs(m, &path, usize::MAX)?;
     let Data::F32(v) = &x.data else {
@@ -90,7 +96,7 @@ fn quantize_real_input(m: &mut Module, cx: &PassContext<'_>) -> DResult<Option<f
     };
     let max = v.iter().fold(0f32, |a, &x| if x.is_finite() { a.max(x.abs()) } else { a });
     let s = phi_runtime::input::scale_for(max);
-    m.op_mut(input).attrs.insert("phi.input_scale".into(), Attr::F32(s));
+    phi_attrs::set_input_scale(m, input, s);
     let r = m.result(input);
     let ty = m.ty(r).with_elem(ElemType::I32);
     m.set_ty(r, ty);
@@ -104,10 +110,7 @@ fn input_unit(m: &Module, mut v: ValueId) -> f32 {
         let d = m.op(m.value(v).def);
         match &d.kind {
             OpKind::Snn(SnnOp::Input(_)) => {
-                return match d.attrs.get("phi.input_scale") {
-                    Some(Attr::F32(s)) => *s,
-                    Some(_) | None => 1.0,
-                };
+                return phi_attrs::input_scale(m, m.value(v).def).unwrap_or(1.0);
             }
             OpKind::Snn(SnnOp::Flatten | SnnOp::Reshape | SnnOp::Transpose { .. }) => v = d.operands[0],
             OpKind::Snn(_) | OpKind::Phi(_) => return 1.0,
@@ -235,7 +238,7 @@ pub fn quantize_with(m: &mut Module, leak_bits: u32) -> DResult<QuantReport> {
         let r = m.result(op);
         let ty = m.ty(r).with_elem(ElemType::I32);
         m.set_ty(r, ty);
-        m.op_mut(op).attrs.insert("phi.scale".into(), Attr::F32(unit));
+        phi_attrs::set_scale(m, op, unit);
         report.layers.push(LayerScale { op, weight: m.weights.get(wid).name.clone(), scale: unit });
     }
     let group_scale = |parent: &mut HashMap<ValueId, ValueId>, v: ValueId| -> Option<f32> {

@@ -11,14 +11,14 @@
 //! `k` may be narrower than the calibrated width when it divides it: the statistics of the
 //! narrower partitions are derived exactly by splitting each calibrated vector.
 
-use phi_dialect::attr::{Attr, IntTy};
 use phi_dialect::ir::{Module, OpId};
+use phi_dialect::phi_attrs;
 use phi_dialect::weights::WeightData;
 use phi_dialect::{DResult, Diagnostic, ElemType, TensorType};
 use rayon::prelude::*;
 
 use super::calibrate::{decode_stats, spiking_gemms};
-use super::{OptionSpec, Pass, PassContext, PassInfo, PassOptions};
+use super::{HwParam, OptDefault, OptionSpec, Pass, PassContext, PassInfo, PassOptions};
 use crate::patterns::{Algorithm, Init, PartitionStats, SelectOptions, Selection, select};
 
 /// Registry entry.
@@ -26,14 +26,26 @@ pub static INFO: PassInfo = PassInfo {
     name: "select-patterns",
     summary: "choose q patterns per k-column partition by weighted Hamming k-means (or its cost-aware refinement)",
     options: &[
-        OptionSpec { name: "k", default: "16", help: "partition width (8, 16, 32); must divide the calibrated width" },
-        OptionSpec { name: "q", default: "128", help: "patterns per partition (1..=256)" },
-        OptionSpec { name: "seed", default: "0", help: "seed of the k-means++ initialisation" },
-        OptionSpec { name: "algo", default: "cost-aware", help: "kmeans (the paper's) or cost-aware" },
-        OptionSpec { name: "init", default: "kmeans++", help: "kmeans++ or frequency" },
-        OptionSpec { name: "iters", default: "50", help: "k-means iteration cap (and local-search passes)" },
+        OptionSpec {
+            name: "k",
+            default: OptDefault::Hw(HwParam::K),
+            help: "partition width (8, 16, 32); must divide the calibrated width",
+        },
+        OptionSpec { name: "q", default: OptDefault::Hw(HwParam::Q), help: "patterns per partition (1..=256)" },
+        OptionSpec { name: "seed", default: OptDefault::Value("0"), help: "seed of the k-means++ initialisation" },
+        OptionSpec {
+            name: "algo",
+            default: OptDefault::Value("cost-aware"),
+            help: "kmeans (the paper's) or cost-aware",
+        },
+        OptionSpec { name: "init", default: OptDefault::Value("kmeans++"), help: "kmeans++ or frequency" },
+        OptionSpec {
+            name: "iters",
+            default: OptDefault::Value("50"),
+            help: "k-means iteration cap (and local-search passes)",
+        },
     ],
-    create: |o: &PassOptions| {
+    create: |o: &PassOptions, _: &phi_dialect::target::Target| {
         let k = o.uint("k", 1..=32)? as u32;
         if ![8, 16, 32].contains(&k) {
             return Err(format!("option `k` of `select-patterns` is {k}; choose 8, 16 or 32"));
@@ -98,13 +110,8 @@ pub fn split_stats(stats: &[PartitionStats], from: u32, to: u32, cols: usize) ->
 }
 
 fn calibrated(m: &Module, op: OpId) -> Option<(Vec<i32>, u32)> {
-    let w = m.attr_weight(op, "phi.calib")?;
-    let k = match m.op(op).attrs.get("phi.calib_k")? {
-        Attr::Int(k, _) => *k as u32,
-        Attr::F32(_) | Attr::Bool(_) | Attr::Str(_) | Attr::I64Array(_) | Attr::Array(_) | Attr::Resource { .. } => {
-            return None;
-        }
-    };
+    let w = phi_attrs::calib_stats(m, op)?;
+    let k = phi_attrs::calib_k(m, op)?;
     Some((m.weights.get(w).as_i32()?.to_vec(), k))
 }
 
@@ -182,15 +189,14 @@ impl Pass for SelectPatterns {
                 phi_dialect::OpKind::Snn(_) | phi_dialect::OpKind::Phi(_) => "gemm".into(),
             };
             let ty = TensorType::new(vec![stats.len(), q], ElemType::I32);
-            let w = match m.attr_weight(op, "phi.patterns") {
+            let w = match phi_attrs::patterns(m, op) {
                 Some(w) => {
                     m.weights.set_data(w, ty, WeightData::I32(pats));
                     w
                 }
                 None => m.weights.add(&format!("{wname}.patterns"), ty, WeightData::I32(pats)),
             };
-            m.set_attr_weight(op, "phi.patterns", w);
-            m.op_mut(op).attrs.insert("phi.k".into(), Attr::Int(self.k as i64, IntTy::I64));
+            phi_attrs::set_patterns(m, op, w, self.k);
             let sum = |f: &dyn Fn(&LayerResult) -> u64| results.iter().map(f).sum::<u64>();
             let ops = sum(&|r| r.0.ops_objective);
             let bits = sum(&|r| r.0.bit_sparse_ops);

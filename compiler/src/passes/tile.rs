@@ -1,51 +1,78 @@
-//! `tile`: choose the tiling of every `phi` GEMM for the accelerator's buffers.
+//! `tile`: decide the batch and the tiling of every layer for the target's buffers.
 //!
-//! A GEMM of `M` rows (time steps × positions), `N` output columns and `P` partitions is cut into
-//! tiles of `m` rows × `n` columns (defaults: the paper's m = 256, n = 32), iterated K-first: for
-//! one output tile the partitions are streamed in groups of `kp`, each group's PWP rows
-//! (`q × n` i16 per partition) held in the PWP buffer. The pass checks the tile against the
-//! buffers — partial sums `m × n` i32 in the psum buffer, at least one partition's PWP slice in
-//! the PWP buffer — picks the largest `kp` that fits, and records the decision on the Level-1
-//! and Level-2 ops as `phi.tile = array<i64: m, n, kp>` for the backend. The ops' semantics do
-//! not change (tiling is an execution schedule); tiles at the edges are partial.
+//! The layers are those the backend lowers ([`crate::analysis::layers`]: split GEMMs, integer
+//! `snn.linear`s, with their fused neurons). The pass decides how many samples one run of the
+//! program processes (`batch`, by default as many as one column tile of partial sums holds for
+//! every layer) and, for each layer, the rows per row tile, the columns per column tile and the
+//! K group (partitions per group in Phi mode, input columns per group on the baselines) — the
+//! largest that fit the target's buffers ([`crate::analysis::tiling`] says how). It records them
+//! as the module's `phi.batch` and each layer op's `phi.tile = array<i64: rows, cols, group>`
+//! ([`phi_dialect::phi_attrs`]); the backend lowers exactly that plan. Tiles are an execution
+//! schedule: the ops' semantics do not change.
+//!
+//! Options: `m` and `n` bound the tile (default: the hardware's `m` and `n`; a software tile may
+//! be smaller than the hardware's, not larger), `batch` forces the sample count (`--batch` sets
+//! it). A layer that cannot fit is an error naming the buffer. A module the backend cannot lower
+//! (an op it has no lowering for, a float model) gets no plan and a remark saying why; the
+//! backend then reports the same error with the op's location.
 
-use phi_dialect::attr::Attr;
 use phi_dialect::ir::Module;
-use phi_dialect::ops::{OpKind, PhiOp};
+use phi_dialect::phi_attrs;
+use phi_dialect::program::LayerMode;
+use phi_dialect::target::Target;
 use phi_dialect::{DResult, Diagnostic};
 
-use super::{OptionSpec, Pass, PassContext, PassInfo, PassOptions};
+use super::{HwParam, OptDefault, OptionSpec, Pass, PassContext, PassInfo, PassOptions};
+use crate::analysis::layers;
+use crate::analysis::tiling::{self, Geometry, Limits};
 
 /// Registry entry.
 pub static INFO: PassInfo = PassInfo {
     name: "tile",
-    summary: "tile each phi GEMM into m×n output tiles with K-first partition groups fitting the PWP/psum buffers",
+    summary: "decide the batch and each layer's row tile, column tile and K group for the target's buffers",
     options: &[
-        OptionSpec { name: "m", default: "256", help: "rows per tile" },
-        OptionSpec { name: "n", default: "32", help: "output columns per tile (SIMD width)" },
-        OptionSpec { name: "pwp-kb", default: "64", help: "PWP buffer size in KiB" },
-        OptionSpec { name: "psum-kb", default: "128", help: "partial-sum buffer size in KiB" },
+        OptionSpec { name: "m", default: OptDefault::Hw(HwParam::M), help: "rows per tile, at most the hardware's m" },
+        OptionSpec {
+            name: "n",
+            default: OptDefault::Hw(HwParam::N),
+            help: "output columns per tile, at most the hardware's n",
+        },
+        OptionSpec {
+            name: "batch",
+            default: OptDefault::Value("auto"),
+            help: "samples per run: auto (what the partial-sum buffer holds) or a count",
+        },
     ],
-    create: |o: &PassOptions| {
+    create: |o: &PassOptions, t: &Target| {
+        let batch = match o.string("batch").as_str() {
+            "auto" => None,
+            _ => Some(o.uint("batch", 1..=65_536)? as u32),
+        };
+        let bounded = |key: &str, hw: u32| -> Result<usize, String> {
+            let v = o.uint(key, 1..=1 << 20)?;
+            if v > hw as u64 {
+                return Err(format!(
+                    "option `{key}` of `tile` is {v}; the hardware's tile is {key} = {hw} (its configuration, --hw): a tile may be smaller, not larger"
+                ));
+            }
+            Ok(v as usize)
+        };
         Ok(Box::new(Tile {
-            m: o.uint("m", 1..=1 << 20)? as usize,
-            n: o.uint("n", 1..=1 << 16)? as usize,
-            pwp_bytes: o.uint("pwp-kb", 1..=1 << 20)? as usize * 1024,
-            psum_bytes: o.uint("psum-kb", 1..=1 << 20)? as usize * 1024,
+            lim: Limits { m: bounded("m", t.hw.m)?, n: bounded("n", t.hw.n)? },
+            batch,
+            target: t.clone(),
         }))
     },
 };
 
 /// The pass.
 pub struct Tile {
-    /// Rows per tile.
-    pub m: usize,
-    /// Columns per tile.
-    pub n: usize,
-    /// PWP buffer bytes.
-    pub pwp_bytes: usize,
-    /// Partial-sum buffer bytes.
-    pub psum_bytes: usize,
+    /// The largest tile.
+    pub lim: Limits,
+    /// A forced batch.
+    pub batch: Option<u32>,
+    /// What the plan is for.
+    pub target: Target,
 }
 
 impl Pass for Tile {
@@ -54,48 +81,49 @@ impl Pass for Tile {
     }
 
     fn run(&mut self, m: &mut Module, cx: &mut PassContext<'_>) -> DResult<()> {
-        if self.m * self.n * 4 > self.psum_bytes {
-            return Err(Diagnostic::error(format!(
-                "a {}×{} tile of i32 partial sums needs {} bytes; the psum buffer has {}",
-                self.m,
-                self.n,
-                self.m * self.n * 4,
-                self.psum_bytes
-            ))
-            .with_help("lower m or n, or raise psum-kb"));
-        }
-        for op in m.body().to_vec() {
-            let OpKind::Phi(PhiOp::L1Accumulate { pwp, .. }) = m.op(op).kind else { continue };
-            let shape = m.weights.get(pwp).ty.shape.clone();
-            let (parts, q, n_out) = (shape[0], shape[1], shape[2]);
-            let slice = q * self.n * 2;
-            if slice > self.pwp_bytes {
-                return Err(Diagnostic::error(format!(
-                    "one partition's PWP slice ({q} patterns × {} columns × 2 bytes = {slice}) exceeds the {}-byte PWP buffer",
-                    self.n, self.pwp_bytes
-                ))
-                .with_loc(&m.op(op).loc, "this GEMM")
-                .with_help("lower q or n, or raise pwp-kb"));
+        let hw = &self.target.hw;
+        // A module the backend cannot lower gets no plan (the backend reports why, with the
+        // op's location); the pipeline still serves `--emit=phi` and `--report-sparsity`.
+        let found = match layers::gemms(m) {
+            Ok(found) => found,
+            Err(d) => {
+                cx.remark(INFO.name, format!("no tile plan: {}", d.message));
+                return Ok(());
             }
-            let kp = (self.pwp_bytes / slice).min(parts).max(1);
-            let rows: usize = m.ty(m.result(op)).shape[..m.ty(m.result(op)).rank() - 1].iter().product();
-            let tile = Attr::I64Array(vec![self.m as i64, self.n as i64, kp as i64]);
-            m.op_mut(op).attrs.insert("phi.tile".into(), tile.clone());
-            let acc = m.result(op);
-            for (user, _) in m.uses(acc) {
-                if matches!(m.op(user).kind, OpKind::Phi(PhiOp::L2Accumulate { .. })) {
-                    m.op_mut(user).attrs.insert("phi.tile".into(), tile.clone());
-                }
+        };
+        let geometry: Vec<Geometry> = found.iter().map(|g| Geometry::of(m, g, self.target.kind, hw.k)).collect();
+        let batch = self.batch.unwrap_or_else(|| tiling::auto_batch(&geometry, self.lim, &hw.buffers));
+        for (g, geo) in found.iter().zip(&geometry) {
+            let plan = tiling::plan(geo, batch, self.lim, &hw.buffers).map_err(|msg| {
+                Diagnostic::error(format!("layer `{}` does not fit the accelerator: {msg}", g.name))
+                    .with_loc(&g.loc, "")
+                    .with_help("give a hardware configuration with larger buffers (--hw), or lower --batch")
+            })?;
+            phi_attrs::set_tile(m, g.op, plan);
+            let groups = match geo.mode {
+                LayerMode::Phi => geo.parts(),
+                LayerMode::BitSparse | LayerMode::Dense => geo.k_cols,
             }
-            let tiles = rows.div_ceil(self.m) * n_out.div_ceil(self.n) * parts.div_ceil(kp);
+            .div_ceil(plan.group as usize);
+            let unit = match geo.mode {
+                LayerMode::Phi => "partition(s)",
+                LayerMode::BitSparse | LayerMode::Dense => "column(s)",
+            };
             cx.remark(
                 INFO.name,
                 format!(
-                    "GEMM {rows}×{n_out} in {parts} partitions: tiles {}×{} with {kp} partition(s) per PWP load, {tiles} tile step(s) per sample",
-                    self.m, self.n
+                    "{}: {} rows × {} columns in tiles of {}×{}, K in {groups} group(s) of {} {unit}",
+                    g.name,
+                    batch as usize * geo.rows_per_sample,
+                    geo.n,
+                    plan.rows,
+                    plan.cols,
+                    plan.group
                 ),
             );
         }
+        phi_attrs::set_batch(m, batch);
+        cx.remark(INFO.name, format!("batch {batch} sample(s) per run"));
         Ok(())
     }
 }

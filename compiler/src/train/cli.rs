@@ -27,7 +27,7 @@ use super::{
     Dataset, LayerSpec, NetSpec, TrainConfig, WeightTensor, Weights, bias_name, init_weights, save_safetensors, train,
     weight_name,
 };
-use crate::driver::Failure;
+use crate::failure::Failure;
 use crate::frontend::external::{Loader, base_dir};
 use crate::frontend::lower::{Derivation, lower_model_traced};
 use crate::frontend::onnx::ast::{Initializer, Model};

@@ -345,8 +345,8 @@ fn translate(text: &str) -> Result<NetSpec, String> {
     std::fs::write(&path, text).unwrap();
     let m = load_module(&read_source(path.to_str().unwrap()).unwrap(), WeightMode::ShapesOnly).unwrap();
     cli::net_spec(&m).map(|(s, _)| s).map_err(|e| match e {
-        crate::driver::Failure::Diag(d) => d.message,
-        crate::driver::Failure::Usage(u) => u,
+        crate::failure::Failure::Diag(d) => d.message,
+        crate::failure::Failure::Usage(u) => u,
     })
 }
 

@@ -8,8 +8,9 @@
 //!
 //! 1. The model is lowered with its current weights and translated into the trainer's
 //!    [`NetSpec`] exactly as `phic train --resume` does (`cli::net_spec`).
-//! 2. The patterns are those the compiler would use: the hardware configuration's Phi pipeline
-//!    ([`pipeline_for`]) up to and including `select-patterns` runs on a copy of the module
+//! 2. The patterns are those the compiler would use: the Phi pipeline
+//!    ([`Pipeline::for_target`], built for the `--hw` target as `-o` builds it) up to and
+//!    including `select-patterns` runs on a copy of the module
 //!    with the calibration data (`--calib`, else the model's `phi.calibration`); every
 //!    `snn.linear`'s `phi.patterns` and `phi.k` are collected in program order. They belong one
 //!    to one, in order, to the trainer's synaptic layers (a convolution becomes `im2col` +
@@ -39,10 +40,10 @@ use std::path::{Component, Path, PathBuf};
 
 use candle_core::Tensor;
 use clap::Args;
-use phi_dialect::attr::Attr;
-use phi_dialect::hw::HwConfig;
 use phi_dialect::ops::snn::Linear;
-use phi_dialect::program::Target;
+use phi_dialect::phi_attrs::{self, DataFile};
+use phi_dialect::program::TargetKind;
+use phi_dialect::target::Target;
 use phi_dialect::{Diagnostic, Module, OpKind, SnnOp, SourceMap};
 
 use super::cli::{interpreter_check, module_weights, net_spec, write_back};
@@ -51,12 +52,12 @@ use super::{
     Dataset, ForwardOutput, LayerSpec, LrSchedule, Model, NetSpec, TrainConfig, TrainError, Weights, save_safetensors,
     train_with,
 };
-use crate::driver::{Failure, hw_config, pipeline_for};
+use crate::failure::Failure;
 use crate::frontend::external::{Loader, base_dir};
 use crate::frontend::lower::lower_model_traced;
 use crate::frontend::onnx::ast::{AttrValue, AttrValueKind, Graph, KeyValue, Model as OnnxModel, Node, TensorData};
 use crate::frontend::{InputKind, WeightMode, read_source};
-use crate::passes::{PassContext, PassManager};
+use crate::passes::{PassContext, Pipeline};
 
 /// Default weight of the Level-2 cost (per operation per sample).
 pub const DEFAULT_LAMBDA: f64 = 5e-7;
@@ -156,8 +157,8 @@ pub fn run(a: &TuneArgs, sources: &mut SourceMap) -> Result<(), Failure> {
         ));
     }
     let relocator = Relocator::new(&dir, &base_dir(&out_model))?;
-    let hw = hw_config(a.hw.as_deref(), sources)?;
-    let patterns = select_patterns(m, &hw, &dir, a.calib.clone(), &spec)?;
+    let target = crate::target::target(TargetKind::Phi, a.hw.as_deref(), sources)?;
+    let patterns = select_patterns(m, &target, &dir, a.calib.clone(), &spec)?;
 
     let train_set = Dataset::load_npy(&a.data, &a.labels).map_err(train_err)?;
     let valid = match (&a.valid, &a.valid_labels) {
@@ -295,7 +296,7 @@ fn recompile_command(a: &TuneArgs, m: &Module, out: &str) -> String {
     if let Some(c) = &a.calib {
         words.extend(["--calib".into(), shell_quote(&c.to_string_lossy())]);
     }
-    if !m.attrs.contains_key("phi.heldout")
+    if phi_attrs::data_file(m, DataFile::Heldout).is_none()
         && let (Some(x), Some(y)) = (&a.valid, &a.valid_labels)
     {
         words.extend(["--input".into(), shell_quote(&x.to_string_lossy())]);
@@ -313,44 +314,28 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-/// The Phi pipeline of `hw` up to and including `select-patterns`.
-fn selection_pipeline(hw: &HwConfig) -> Result<String, Failure> {
-    let full = pipeline_for(Target::Phi, hw);
-    // Top-level entries are separated by commas outside braces.
-    let mut entries = Vec::new();
-    let (mut depth, mut start) = (0usize, 0usize);
-    for (i, c) in full.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 => {
-                entries.push(&full[start..i]);
-                start = i + 1;
-            }
-            _ => {}
+/// The Phi pipeline up to and including `select-patterns`: the passes `-o` runs before
+/// splitting, so the patterns are the ones the compiled program would use.
+fn selection_pipeline() -> Result<Pipeline, Failure> {
+    let full = Pipeline::for_target(TargetKind::Phi);
+    match full.through(crate::passes::select_patterns::INFO.name) {
+        Some(p) if !p.contains(crate::passes::phi_split::INFO.name) => Ok(p),
+        Some(_) | None => {
+            Err(fail(format!("internal error: the Phi pipeline `{full}` has no select-patterns before phi-split")))
         }
     }
-    entries.push(&full[start..]);
-    let name = |e: &str| e.split('{').next().unwrap_or("").trim().to_string();
-    let cut = entries.iter().position(|e| name(e) == "phi-split");
-    let kept = &entries[..cut.unwrap_or(entries.len())];
-    if cut.is_none() || !kept.iter().any(|e| name(e) == "select-patterns") {
-        return Err(fail(format!("internal error: the Phi pipeline `{full}` has no select-patterns before phi-split")));
-    }
-    Ok(kept.join(","))
 }
 
 /// Runs the selection pipeline on a copy of `m` and returns the patterns of every spiking GEMM
 /// in program order, checked against the synaptic layers of `spec`.
 fn select_patterns(
     m: &Module,
-    hw: &HwConfig,
+    target: &Target,
     dir: &Path,
     calib: Option<PathBuf>,
     spec: &NetSpec,
 ) -> Result<Vec<LayerPatterns>, Failure> {
-    let pipeline = selection_pipeline(hw)?;
-    let mut pm = PassManager::parse(&pipeline).map_err(Failure::Usage)?;
+    let mut pm = selection_pipeline()?.build(target).map_err(Failure::Usage)?;
     let mut remarks = Vec::new();
     let mut sel = m.clone();
     {
@@ -399,25 +384,14 @@ fn select_patterns(
                 "the GEMM is {shape:?} but the trainer's layer is [{fan_in}, {outputs}] (K × N)"
             )));
         }
-        let Some(pw) = sel.attr_weight(op, "phi.patterns") else {
+        let Some(pw) = phi_attrs::patterns(&sel, op) else {
             return Err(Failure::Diag(
                 Diagnostic::error(format!("layer {i} (`{name}`) got no patterns"))
                     .with_loc(&sel.op(op).loc, "")
                     .with_help("its input must be spikes and the calibration data must reach it"),
             ));
         };
-        let k = match sel.op(op).attrs.get("phi.k") {
-            Some(Attr::Int(k, _)) => usize::try_from(*k).unwrap_or(0),
-            Some(
-                Attr::F32(_)
-                | Attr::Bool(_)
-                | Attr::Str(_)
-                | Attr::I64Array(_)
-                | Attr::Array(_)
-                | Attr::Resource { .. },
-            )
-            | None => 0,
-        };
+        let k = phi_attrs::patterns_k(&sel, op).map_or(0, |k| k as usize);
         let pt = sel.weights.get(pw);
         let (Some(data), &[_, q]) = (pt.as_i32(), pt.ty.shape.as_slice()) else {
             return Err(here("`phi.patterns` is not a [partitions, q] i32 tensor".into()));
@@ -528,15 +502,12 @@ fn normalize(p: &Path) -> PathBuf {
     out
 }
 
-/// Metadata whose values are paths relative to the model.
-const PATH_METADATA: [&str; 3] = ["phi.calibration", "phi.heldout", "phi.heldout_labels"];
-
 /// Edits that keep every relative path of the model resolving from the output's directory:
 /// the `location` of external data (initializers not in `trained`, tensor constants anywhere,
 /// subgraphs and functions included) and metadata values naming files.
 fn relocate_model(model: &OnnxModel, trained: &[&str], r: &Relocator, edits: &mut Vec<Edit>) -> Result<(), Failure> {
     for kv in model.metadata_props() {
-        let names_file = PATH_METADATA.contains(&kv.key.as_str()) || r.from.join(&kv.value).is_file();
+        let names_file = DataFile::ALL.iter().any(|f| f.key() == kv.key) || r.from.join(&kv.value).is_file();
         if names_file && let Some(new) = r.relocate(&kv.value)? {
             edits.push(Edit::string(&kv, &new));
         }
@@ -638,10 +609,8 @@ mod tests {
 
     #[test]
     fn the_selection_pipeline_stops_after_select_patterns() {
-        let p = selection_pipeline(&HwConfig::default()).unwrap();
-        assert!(p.ends_with("select-patterns{k=16,q=128}"), "{p}");
-        assert!(p.starts_with("canonicalize,conv-to-gemm,quantize,calibrate{k=16}"), "{p}");
-        assert!(!p.contains("phi-split") && !p.contains("tile"), "{p}");
+        let p = selection_pipeline().unwrap().to_string();
+        assert_eq!(p, "canonicalize,conv-to-gemm,quantize,calibrate,select-patterns");
     }
 
     #[test]

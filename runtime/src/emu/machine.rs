@@ -3,8 +3,8 @@
 //! [`step`] executes one instruction on a [`Machine`] — DRAM, the on-chip buffers sized by the
 //! hardware configuration, the layer table — and returns the [`Work`] it did (bytes moved,
 //! rows added, vectors matched…), from which the timing and energy models charge cycles and
-//! picojoules. Every buffer and DRAM access is bounds-checked: a bad program *traps* with a
-//! message, it never panics. Pattern matching runs here, at run time, on the actual spikes.
+//! picojoules. Every buffer and DRAM access is bounds-checked: a bad program *traps* (a
+//! [`TrapKind`] with the facts: which buffer, address, layer…), it never panics. Pattern matching runs here, at run time, on the actual spikes.
 //!
 //! The buffers are arrays of 32-bit words, so that every line-aligned region can be viewed as
 //! the integers it holds (`i32` partial sums and membranes, `i16` PWP rows and match indices,
@@ -17,6 +17,7 @@
 compile_error!("the emulator views buffer bytes as little-endian integers: it needs a little-endian host");
 
 use std::collections::HashMap;
+use std::fmt;
 use std::hash::BuildHasherDefault;
 use std::ops::Range;
 use std::rc::Rc;
@@ -28,20 +29,236 @@ use phi_dialect::program::{InputKind, InputMap, LayerDesc, ProgramMeta};
 use crate::neuron::FixedLif;
 use crate::phi::PatternPlanes;
 
-/// Why execution stopped.
+/// Why execution stopped: which instruction, and what it did wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Trap {
     /// Index of the instruction.
     pub pc: usize,
     /// What went wrong.
-    pub message: String,
+    pub kind: TrapKind,
 }
 
-impl std::fmt::Display for Trap {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "trap at instruction {}: {}", self.pc, self.message)
+impl fmt::Display for Trap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "trap at instruction {}: {}", self.pc, self.kind)
     }
 }
+
+impl std::error::Error for Trap {}
+
+/// What an instruction did wrong ([`Machine::step`]'s error; a [`Trap`] adds its index).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrapKind {
+    /// An access of `len` bytes at `line` of buffer `buf` runs past its `size` bytes.
+    Buffer {
+        /// The buffer.
+        buf: Buffer,
+        /// The first line (16 bytes each).
+        line: u16,
+        /// Bytes accessed.
+        len: usize,
+        /// The buffer's size in bytes.
+        size: usize,
+    },
+    /// One instruction names the same buffer for two of its operands.
+    SameBuffer,
+    /// A buffer region is not aligned for the integers it holds.
+    Misaligned {
+        /// bytemuck's reason.
+        error: bytemuck::PodCastError,
+    },
+    /// An access outside the DRAM image.
+    Dram(DramFault),
+    /// A row an accumulation adds lies outside the table region it reads.
+    RowOutside {
+        /// The table row.
+        row: usize,
+    },
+    /// A match index that is not below the layer's pattern count.
+    MatchIndex {
+        /// The index.
+        index: i16,
+        /// The layer's pattern count.
+        q: usize,
+    },
+    /// A residual mask with bits at or above the partition width.
+    ResidualMask {
+        /// The mask.
+        mask: u32,
+        /// The partition width.
+        k: usize,
+    },
+    /// An instruction names a layer the layer table does not have.
+    NoLayer {
+        /// The layer index.
+        layer: u8,
+        /// Layers in the table.
+        layers: usize,
+    },
+    /// A `lif` on a layer without a neuron.
+    NoNeuron {
+        /// The layer index.
+        layer: u8,
+    },
+    /// A `lif` row whose membrane slot lies below the region's first slot `p0`.
+    MembraneSlot {
+        /// The layer row.
+        row: usize,
+        /// Its membrane slot.
+        slot: usize,
+        /// The region's first slot.
+        p0: usize,
+    },
+    /// A `pwp.fetch` on a layer without a PWP table.
+    NoPwp {
+        /// The layer index.
+        layer: u8,
+    },
+    /// A `pwp.fetch` of columns or partitions the layer does not have.
+    PwpFetchRange {
+        /// The layer index.
+        layer: u8,
+        /// First column.
+        col0: usize,
+        /// Columns.
+        cols: usize,
+        /// First partition.
+        part0: u16,
+        /// Partitions.
+        parts: usize,
+    },
+    /// A `match` on a layer without patterns (or with a partition width other than 8, 16, 32).
+    NoPatterns {
+        /// The layer index.
+        layer: u8,
+        /// Its partition width.
+        k: usize,
+        /// Its pattern count.
+        q: usize,
+    },
+    /// A `match` of partitions the layer does not have.
+    MatchPartitions {
+        /// First partition.
+        part0: u16,
+        /// Partitions.
+        parts: usize,
+        /// The layer's partitions.
+        layer_parts: u32,
+    },
+    /// A `gather` of rows or columns the layer's input does not have.
+    GatherRange {
+        /// The layer index.
+        layer: u8,
+        /// First row.
+        row0: u16,
+        /// Rows.
+        rows: u16,
+        /// First column.
+        k0: u16,
+        /// Columns.
+        kcols: u16,
+        /// The layer's rows.
+        layer_rows: u32,
+        /// The layer's input columns.
+        layer_cols: u32,
+    },
+    /// A `gather` of more elements than the rows of its tile hold.
+    GatherWidth {
+        /// Spikes (bits) or integers (4 bytes).
+        kind: InputKind,
+        /// Columns gathered.
+        cols: usize,
+        /// Bytes per tile row.
+        row_bytes: usize,
+    },
+    /// An input index table entry past the source's elements of one time step.
+    TableEntry {
+        /// The entry.
+        entry: usize,
+        /// Elements per step of the source.
+        limit: usize,
+    },
+}
+
+impl fmt::Display for TrapKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrapKind::Buffer { buf, line, len, size } => write!(
+                f,
+                "{} buffer access of {len} bytes at line {line} (byte {}) exceeds its {size} bytes",
+                buf.name(),
+                *line as usize * LINE
+            ),
+            TrapKind::SameBuffer => write!(f, "an instruction names one buffer twice"),
+            TrapKind::Misaligned { error } => write!(f, "misaligned buffer view ({error})"),
+            TrapKind::Dram(fault) => fault.fmt(f),
+            TrapKind::RowOutside { row } => write!(f, "row {row} lies outside its buffer region"),
+            TrapKind::MatchIndex { index, q } => write!(f, "match index {index} ≥ q = {q}"),
+            TrapKind::ResidualMask { mask, k } => {
+                write!(f, "residual mask {mask:#x} has bits beyond the partition width {k}")
+            }
+            TrapKind::NoLayer { layer, layers } => write!(f, "layer {layer} does not exist ({layers} layers)"),
+            TrapKind::NoNeuron { layer } => write!(f, "layer {layer} has no neuron"),
+            TrapKind::MembraneSlot { row, slot, p0 } => {
+                write!(f, "lif row {row} uses membrane slot {slot}, below the region's first slot {p0}")
+            }
+            TrapKind::NoPwp { layer } => write!(f, "layer {layer} has no PWP table"),
+            TrapKind::PwpFetchRange { layer, col0, cols, part0, parts } => {
+                write!(f, "pwp.fetch columns {col0}+{cols} / partitions {part0}+{parts} exceed layer {layer}")
+            }
+            TrapKind::NoPatterns { layer, k, q } => write!(f, "layer {layer} has no patterns (k = {k}, q = {q})"),
+            TrapKind::MatchPartitions { part0, parts, layer_parts } => {
+                write!(f, "match partitions {part0}+{parts} exceed the layer's {layer_parts}")
+            }
+            TrapKind::GatherRange { layer, row0, rows, k0, kcols, layer_rows, layer_cols } => write!(
+                f,
+                "gather rows {row0}+{rows}, columns {k0}+{kcols} exceed layer {layer} ({layer_rows} × {layer_cols})"
+            ),
+            TrapKind::GatherWidth { kind, cols, row_bytes } => {
+                let what = match kind {
+                    InputKind::Spikes => "columns",
+                    InputKind::Int => "integers",
+                };
+                write!(f, "gather of {cols} {what} into rows of {row_bytes} bytes")
+            }
+            TrapKind::TableEntry { entry, limit } => {
+                write!(f, "input table entry {entry} exceeds the source's {limit} elements per step")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TrapKind {}
+
+impl From<DramFault> for TrapKind {
+    fn from(fault: DramFault) -> Self {
+        TrapKind::Dram(fault)
+    }
+}
+
+/// An access of `len` bytes at `addr` outside a DRAM image of `size` bytes (or whose end
+/// overflows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DramFault {
+    /// The first byte.
+    pub addr: u64,
+    /// Bytes accessed.
+    pub len: u64,
+    /// The image's size in bytes.
+    pub size: usize,
+}
+
+impl fmt::Display for DramFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let DramFault { addr, len, size } = *self;
+        match addr.checked_add(len) {
+            Some(_) => write!(f, "DRAM access of {len} bytes at 0x{addr:08x} exceeds the {size}-byte image"),
+            None => write!(f, "DRAM address overflow: an access of {len} bytes at 0x{addr:016x}"),
+        }
+    }
+}
+
+impl std::error::Error for DramFault {}
 
 /// What one instruction did, for the timing, energy and operation counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -166,10 +383,7 @@ impl Buffers {
         let size = self.sizes[b.code() as usize];
         match start.checked_add(len) {
             Some(end) if end <= size => Ok(start..end),
-            Some(_) | None => Err(format!(
-                "{} buffer access of {len} bytes at line {line} (byte {start}) exceeds its {size} bytes",
-                b.name()
-            )),
+            Some(_) | None => Err(TrapKind::Buffer { buf: b, line, len, size }),
         }
     }
 
@@ -187,8 +401,7 @@ impl Buffers {
     fn many<const N: usize>(&mut self, bs: [Buffer; N]) -> R<[&mut [u8]; N]> {
         let idx = bs.map(|b| b.code() as usize);
         let sizes = idx.map(|i| self.sizes[i]);
-        let words =
-            self.words.get_disjoint_mut(idx).map_err(|_| "an instruction names one buffer twice".to_string())?;
+        let words = self.words.get_disjoint_mut(idx).map_err(|_| TrapKind::SameBuffer)?;
         let mut k = 0;
         Ok(words.map(|w| {
             let size = sizes[k];
@@ -200,11 +413,11 @@ impl Buffers {
 
 /// A buffer region as integers (regions start on a line, so they are aligned).
 fn view<T: bytemuck::AnyBitPattern>(b: &[u8]) -> R<&[T]> {
-    bytemuck::try_cast_slice(b).map_err(|e| format!("misaligned buffer view ({e})"))
+    bytemuck::try_cast_slice(b).map_err(|error| TrapKind::Misaligned { error })
 }
 
 fn view_mut<T: bytemuck::NoUninit + bytemuck::AnyBitPattern>(b: &mut [u8]) -> R<&mut [T]> {
-    bytemuck::try_cast_slice_mut(b).map_err(|e| format!("misaligned buffer view ({e})"))
+    bytemuck::try_cast_slice_mut(b).map_err(|error| TrapKind::Misaligned { error })
 }
 
 /// The DRAM image: a zeroed writable array, and the program's constant regions (weights, PWP
@@ -233,7 +446,7 @@ impl<'p> Dram<'p> {
     }
 
     /// Maps `data` at `addr` as a constant region (checked: inside the image).
-    pub fn map(&mut self, addr: usize, data: &'p [u8]) -> R<()> {
+    pub fn map(&mut self, addr: usize, data: &'p [u8]) -> Result<(), DramFault> {
         dram_range(self.bytes.len(), addr as u64, data.len() as u64)?;
         self.consts.push((addr..addr + data.len(), data, false));
         Ok(())
@@ -260,7 +473,7 @@ impl<'p> Dram<'p> {
     }
 
     /// The `len` bytes at `addr`, for reading (checked).
-    pub fn read(&mut self, addr: u64, len: u64) -> R<&[u8]> {
+    pub fn read(&mut self, addr: u64, len: u64) -> Result<&[u8], DramFault> {
         let r = dram_range(self.bytes.len(), addr, len)?;
         let holds = |(cr, _, copied): &(Range<usize>, &[u8], bool)| !*copied && cr.start <= r.start && r.end <= cr.end;
         let inside = match self.consts.get(self.last) {
@@ -283,7 +496,7 @@ impl<'p> Dram<'p> {
     }
 
     /// The `len` bytes at `addr`, for writing (checked).
-    pub fn write(&mut self, addr: u64, len: u64) -> R<&mut [u8]> {
+    pub fn write(&mut self, addr: u64, len: u64) -> Result<&mut [u8], DramFault> {
         let r = dram_range(self.bytes.len(), addr, len)?;
         self.materialise(&r);
         Ok(&mut self.bytes[r])
@@ -291,10 +504,11 @@ impl<'p> Dram<'p> {
 }
 
 /// A checked DRAM range of an image of `size` bytes.
-fn dram_range(size: usize, addr: u64, len: u64) -> R<Range<usize>> {
-    let end = addr.checked_add(len).ok_or("DRAM address overflow")?;
+fn dram_range(size: usize, addr: u64, len: u64) -> Result<Range<usize>, DramFault> {
+    let fault = DramFault { addr, len, size };
+    let end = addr.checked_add(len).ok_or(fault)?;
     if end > size as u64 {
-        return Err(format!("DRAM access of {len} bytes at 0x{addr:08x} exceeds the {size}-byte image"));
+        return Err(fault);
     }
     Ok(addr as usize..end as usize)
 }
@@ -498,7 +712,7 @@ impl MatchMemo {
     }
 }
 
-type R<T> = Result<T, String>;
+type R<T> = Result<T, TrapKind>;
 
 /// Reads a `k`-bit (8, 16 or 32) partition vector at byte `at` (little-endian).
 #[inline]
@@ -594,9 +808,7 @@ fn accumulate<T: Copy, Op: RowOp>(
         let width = a.as_ref().len();
         for &op in rows {
             let base = op.row() * stride + off;
-            let r = table
-                .get(base..base + width)
-                .ok_or_else(|| format!("row {} lies outside its buffer region", op.row()))?;
+            let r = table.get(base..base + width).ok_or(TrapKind::RowOutside { row: op.row() })?;
             a.as_mut().iter_mut().zip(r).for_each(|(x, &v)| *x = op.apply(*x, widen(v)));
         }
         Ok(())
@@ -674,7 +886,7 @@ fn l1_rows(indices: &[i16], q: usize, out: &mut Vec<u32>) -> R<()> {
     out.truncate(n);
     if bad {
         let i = indices.iter().find(|&&i| i as isize >= q as isize).copied().unwrap_or_default();
-        return Err(format!("match index {i} ≥ q = {q}"));
+        return Err(TrapKind::MatchIndex { index: i, q });
     }
     Ok(())
 }
@@ -692,7 +904,7 @@ fn l2_rows(masks: &[u32], k: usize, words: &mut Vec<u64>, out: &mut Vec<u32>) ->
         for (j, pm) in masks.chunks_exact(2).enumerate() {
             let mask = pm[sign];
             if k < 32 && mask >> k != 0 {
-                return Err(format!("residual mask {mask:#x} has bits beyond the partition width {k}"));
+                return Err(TrapKind::ResidualMask { mask, k });
             }
             let bit = j * k;
             words[bit / 64] |= (mask as u64) << (bit % 64);
@@ -780,10 +992,7 @@ impl<'p> Machine<'p> {
     }
 
     fn layer(&self, id: u8) -> R<&'p LayerDesc> {
-        self.meta
-            .layers
-            .get(id as usize)
-            .ok_or_else(|| format!("layer {id} does not exist ({} layers)", self.meta.layers.len()))
+        self.meta.layers.get(id as usize).ok_or(TrapKind::NoLayer { layer: id, layers: self.meta.layers.len() })
     }
 
     fn dma(&mut self, d: &Dma, to_sram: bool, w: &mut Work) -> R<()> {
@@ -813,7 +1022,9 @@ impl<'p> Machine<'p> {
         Ok(())
     }
 
-    /// Executes one instruction.
+    /// Executes one instruction. One that accesses outside a buffer or the DRAM image, or does
+    /// not fit the layer table, stops there and returns what is wrong (a trap ends the run: the
+    /// machine's state is then unspecified).
     pub fn step(&mut self, inst: &Inst) -> R<Work> {
         let mut w = Work::default();
         match *inst {
@@ -1006,9 +1217,9 @@ impl<'p> Machine<'p> {
         let l = self.layer(layer)?;
         let (q, n) = (l.q as usize, l.n as usize);
         let (parts, cols, col0) = (parts as usize, cols as usize, col0 as usize);
-        let base = l.pwp.ok_or_else(|| format!("layer {layer} has no PWP table"))? as u64;
+        let base = l.pwp.ok_or(TrapKind::NoPwp { layer })? as u64;
         if col0 + cols > n || part0 as u32 + parts as u32 > l.parts() {
-            return Err(format!("pwp.fetch columns {col0}+{cols} / partitions {part0}+{parts} exceed layer {layer}"));
+            return Err(TrapKind::PwpFetchRange { layer, col0, cols, part0, parts });
         }
         let ir = self.bufs.range(Buffer::Idx, idx, rows as usize * parts * 2)?;
         let pr = self.bufs.range(Buffer::Pwp, pwp, parts * q * cols * 2)?;
@@ -1028,7 +1239,7 @@ impl<'p> Machine<'p> {
                     for (j, &i) in is.iter().enumerate() {
                         if i >= 0 {
                             if i as usize >= q {
-                                return Err(format!("match index {i} ≥ q = {q}"));
+                                return Err(TrapKind::MatchIndex { index: i, q });
                             }
                             used[j * q + i as usize] = true;
                         }
@@ -1079,10 +1290,10 @@ impl<'p> Machine<'p> {
         let l = self.layer(layer)?;
         let (k, q, parts, rows) = (l.k as usize, l.q as usize, parts as usize, rows as usize);
         if ![8, 16, 32].contains(&k) || q == 0 {
-            return Err(format!("layer {layer} has no patterns (k = {k}, q = {q})"));
+            return Err(TrapKind::NoPatterns { layer, k, q });
         }
         if part0 as u32 + parts as u32 > l.parts() {
-            return Err(format!("match partitions {part0}+{parts} exceed the layer's {}", l.parts()));
+            return Err(TrapKind::MatchPartitions { part0, parts, layer_parts: l.parts() });
         }
         let row_bytes = parts * k / 8;
         let sr = self.bufs.range(Buffer::Spk, spk, rows * row_bytes)?;
@@ -1251,7 +1462,7 @@ impl<'p> Machine<'p> {
         w: &mut Work,
     ) -> R<()> {
         let l = self.layer(layer)?;
-        let n = l.neuron.ok_or_else(|| format!("layer {layer} has no neuron"))?;
+        let n = l.neuron.ok_or(TrapKind::NoNeuron { layer })?;
         let lif = FixedLif {
             leak: n.leak,
             shift: n.shift.min(30),
@@ -1270,7 +1481,7 @@ impl<'p> Machine<'p> {
         let first = row0 as usize;
         let (lo, hi) = (first..first + rows).map(|r| slot(r).0).fold((usize::MAX, 0), |(a, b), s| (a.min(s), b.max(s)));
         if rows > 0 && lo < p0 {
-            return Err(format!("lif row {first} uses membrane slot {lo}, below the region's first slot {p0}"));
+            return Err(TrapKind::MembraneSlot { row: first, slot: lo, p0 });
         }
         let mr = self.bufs.range(Buffer::Memb, memb, if rows > 0 { (hi - p0 + 1) * cols * 4 } else { 0 })?;
         let real = self.real_rows(Some((layer, row0)), rows);
@@ -1327,13 +1538,18 @@ impl<'p> Machine<'p> {
         };
         self.origins.retain(|o| !(o.0 == buf && o.1 == sram));
         self.origins.push((buf, sram, layer, row0));
-        let (rows, k0, kcols, rb) = (rows as usize, k0 as usize, kcols as usize, row_bytes as usize);
-        if row0 as usize + rows > l.rows as usize || k0 + kcols > l.k_cols as usize {
-            return Err(format!(
-                "gather rows {row0}+{rows}, columns {k0}+{kcols} exceed layer {layer} ({} × {})",
-                l.rows, l.k_cols
-            ));
+        if row0 as usize + rows as usize > l.rows as usize || k0 as usize + kcols as usize > l.k_cols as usize {
+            return Err(TrapKind::GatherRange {
+                layer,
+                row0,
+                rows,
+                k0,
+                kcols,
+                layer_rows: l.rows,
+                layer_cols: l.k_cols,
+            });
         }
+        let (rows, k0, kcols, rb) = (rows as usize, k0 as usize, kcols as usize, row_bytes as usize);
         let src_rb = l.input.row_bytes as u64;
         if let InputMap::Table { table, steps, src_rows, src_cols } = l.input.map {
             let g = MappedGather {
@@ -1352,7 +1568,7 @@ impl<'p> Machine<'p> {
         match l.input.kind {
             InputKind::Spikes => {
                 if kcols > rb * 8 {
-                    return Err(format!("gather of {kcols} columns into rows of {rb} bytes"));
+                    return Err(TrapKind::GatherWidth { kind: InputKind::Spikes, cols: kcols, row_bytes: rb });
                 }
                 let dr = self.bufs.range(Buffer::Spk, sram, rows * rb)?;
                 let tile = &mut self.bufs.bytes_mut(Buffer::Spk)[dr];
@@ -1381,7 +1597,7 @@ impl<'p> Machine<'p> {
             }
             InputKind::Int => {
                 if kcols * 4 > rb {
-                    return Err(format!("gather of {kcols} integers into rows of {rb} bytes"));
+                    return Err(TrapKind::GatherWidth { kind: InputKind::Int, cols: kcols, row_bytes: rb });
                 }
                 let dr = self.bufs.range(Buffer::Act, sram, rows * rb)?;
                 let tile = &mut self.bufs.bytes_mut(Buffer::Act)[dr];
@@ -1418,14 +1634,12 @@ impl<'p> Machine<'p> {
             InputKind::Spikes => Buffer::Spk,
             InputKind::Int => Buffer::Act,
         };
-        match g.kind {
-            InputKind::Spikes if kcols > rb * 8 => {
-                return Err(format!("gather of {kcols} columns into rows of {rb} bytes"));
-            }
-            InputKind::Int if kcols * 4 > rb => {
-                return Err(format!("gather of {kcols} integers into rows of {rb} bytes"));
-            }
-            InputKind::Spikes | InputKind::Int => {}
+        let fits = match g.kind {
+            InputKind::Spikes => kcols <= rb * 8,
+            InputKind::Int => kcols * 4 <= rb,
+        };
+        if !fits {
+            return Err(TrapKind::GatherWidth { kind: g.kind, cols: kcols, row_bytes: rb });
         }
         let dr = self.bufs.range(buf, sram, rows * rb)?;
         let mut tile = std::mem::take(&mut self.scratch);
@@ -1445,7 +1659,7 @@ impl<'p> Machine<'p> {
                 }
                 let e = e as usize;
                 if e >= limit {
-                    return Err(format!("input table entry {e} exceeds the source's {limit} elements per step"));
+                    return Err(TrapKind::TableEntry { entry: e, limit });
                 }
                 let (row, col) = ((step_row + e / g.src_cols) as u64, e % g.src_cols);
                 match g.kind {

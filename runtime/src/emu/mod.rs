@@ -22,12 +22,16 @@ pub mod machine;
 pub mod report;
 pub mod timing;
 
+use std::fmt;
+
 use phi_dialect::isa::Inst;
-use phi_dialect::program::{InputKind, LayerMode, Program, ProgramMeta, Target};
+use phi_dialect::program::{InputKind, LayerMode, PortElem, Program, ProgramMeta, TargetKind};
 use rayon::prelude::*;
 use serde::Serialize;
 
-pub use machine::{Machine, Reusable, Trap, Work};
+pub use check::CheckError;
+pub use machine::{DramFault, Machine, Reusable, Trap, TrapKind, Work};
+pub use timing::Deadlock;
 
 use crate::tensor::{Data, Tensor};
 
@@ -142,26 +146,146 @@ pub struct RunOptions {
     pub trace: bool,
 }
 
-/// An emulation failure: a trap, bad inputs, or a deadlocked program.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An emulation failure: invalid metadata, bad inputs, a trap, or a deadlocked program.
+#[derive(Clone, Debug, PartialEq)]
 pub enum EmuError {
     /// The program trapped.
     Trap(Trap),
     /// The program's metadata is invalid ([`check::program`]).
-    Program(String),
+    Program(CheckError),
     /// The inputs do not fit the program.
-    Input(String),
+    Input(InputError),
     /// The timing simulation found no valid order.
-    Deadlock(String),
+    Deadlock(Deadlock),
+    /// The host's own access to the DRAM image failed: mapping a constant region, writing an
+    /// input or reading an output ([`check::program`] rules this out for a program it accepts).
+    Dram {
+        /// What the host accessed.
+        access: HostAccess,
+        /// Where, and the image's size.
+        fault: DramFault,
+    },
 }
 
-impl std::fmt::Display for EmuError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for EmuError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EmuError::Trap(t) => write!(f, "{t}"),
-            EmuError::Program(m) => write!(f, "invalid program: {m}"),
-            EmuError::Input(m) => write!(f, "{m}"),
-            EmuError::Deadlock(m) => write!(f, "{m}"),
+            EmuError::Trap(t) => t.fmt(f),
+            EmuError::Program(e) => write!(f, "invalid program: {e}"),
+            EmuError::Input(e) => e.fmt(f),
+            EmuError::Deadlock(e) => e.fmt(f),
+            EmuError::Dram { access, fault } => write!(f, "{access}: {fault}"),
+        }
+    }
+}
+
+impl std::error::Error for EmuError {}
+
+impl From<Trap> for EmuError {
+    fn from(t: Trap) -> Self {
+        EmuError::Trap(t)
+    }
+}
+
+impl From<CheckError> for EmuError {
+    fn from(e: CheckError) -> Self {
+        EmuError::Program(e)
+    }
+}
+
+impl From<InputError> for EmuError {
+    fn from(e: InputError) -> Self {
+        EmuError::Input(e)
+    }
+}
+
+impl From<Deadlock> for EmuError {
+    fn from(e: Deadlock) -> Self {
+        EmuError::Deadlock(e)
+    }
+}
+
+/// Inputs that do not fit the program's input ports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InputError {
+    /// Not one tensor per input port.
+    Count {
+        /// Input ports of the program.
+        expected: usize,
+        /// Tensors given.
+        given: usize,
+    },
+    /// A scalar tensor (no sample dimension).
+    Scalar {
+        /// The port's name.
+        name: String,
+        /// The port's per-sample shape.
+        shape: Vec<usize>,
+    },
+    /// A tensor whose shape is not `[N, …]` with the port's per-sample shape (`N` is the first
+    /// input's sample count).
+    Shape {
+        /// The port's name.
+        name: String,
+        /// The tensor's shape.
+        found: Vec<usize>,
+        /// The shape expected.
+        expected: Vec<usize>,
+    },
+    /// A tensor whose elements are not the port's kind.
+    Elem {
+        /// The port's name.
+        name: String,
+        /// The port's element kind.
+        elem: PortElem,
+    },
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputError::Count { expected, given } => write!(f, "the program has {expected} input(s), {given} given"),
+            InputError::Scalar { name, shape } => write!(
+                f,
+                "input `{name}` is a scalar (shape []); the program expects [N, {}] for N samples",
+                shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+            ),
+            InputError::Shape { name, found, expected } => {
+                write!(f, "input `{name}` has shape {found:?}, the program expects {expected:?}")
+            }
+            InputError::Elem { name, elem } => write!(f, "input `{name}` must hold {elem} elements"),
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// What the host accessed in DRAM ([`EmuError::Dram`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostAccess {
+    /// Mapping a constant region.
+    Region {
+        /// Its section name.
+        section: String,
+    },
+    /// Writing a row of an input.
+    Input {
+        /// The port's name.
+        port: String,
+    },
+    /// Reading an output.
+    Output {
+        /// The port's name.
+        port: String,
+    },
+}
+
+impl fmt::Display for HostAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostAccess::Region { section } => write!(f, "constant region `{section}`"),
+            HostAccess::Input { port } => write!(f, "input `{port}`"),
+            HostAccess::Output { port } => write!(f, "output `{port}`"),
         }
     }
 }
@@ -193,37 +317,33 @@ fn layer_of(code: &[Inst]) -> Vec<Option<usize>> {
 }
 
 /// Checks the inputs against the program's ports: `[N, …]` with the port's per-sample shape.
-fn check_inputs(meta: &ProgramMeta, inputs: &[Tensor]) -> Result<usize, EmuError> {
+fn check_inputs(meta: &ProgramMeta, inputs: &[Tensor]) -> Result<usize, InputError> {
     if inputs.len() != meta.inputs.len() {
-        return Err(EmuError::Input(format!("the program has {} input(s), {} given", meta.inputs.len(), inputs.len())));
+        return Err(InputError::Count { expected: meta.inputs.len(), given: inputs.len() });
     }
     let n = inputs.first().map_or(0, |t| t.shape.first().copied().unwrap_or(0));
     for (p, t) in meta.inputs.iter().zip(inputs) {
         let want: Vec<usize> = std::iter::once(n).chain(p.shape.iter().copied()).collect();
         if t.shape.is_empty() {
-            return Err(EmuError::Input(format!(
-                "input `{}` is a scalar (shape []); the program expects [N, {}] for N samples",
-                p.name,
-                p.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
-            )));
+            return Err(InputError::Scalar { name: p.name.clone(), shape: p.shape.clone() });
         }
         if t.shape != want {
-            return Err(EmuError::Input(format!(
-                "input `{}` has shape {:?}, the program expects {:?}",
-                p.name, t.shape, want
-            )));
+            return Err(InputError::Shape { name: p.name.clone(), found: t.shape.clone(), expected: want });
         }
-        let ok = matches!((p.elem.as_str(), &t.data), ("i1", Data::Spikes(_)) | ("i32", Data::I32(_)));
+        let ok = match (p.elem, &t.data) {
+            (PortElem::I1, Data::Spikes(_)) | (PortElem::I32, Data::I32(_)) => true,
+            (PortElem::I1, Data::I32(_) | Data::F32(_)) | (PortElem::I32, Data::Spikes(_) | Data::F32(_)) => false,
+        };
         if !ok {
-            return Err(EmuError::Input(format!("input `{}` must hold {} elements", p.name, p.elem)));
+            return Err(InputError::Elem { name: p.name.clone(), elem: p.elem });
         }
     }
     Ok(n)
 }
 
 /// Writes samples `s0 .. s0 + batch` of each input into DRAM (missing samples, past the end of
-/// the inputs, are zeros).
-fn place_inputs(m: &mut Machine<'_>, meta: &ProgramMeta, inputs: &[Tensor], s0: usize) -> Result<(), String> {
+/// the inputs, are zeros). The inputs passed [`check_inputs`]: each holds its port's elements.
+fn place_inputs(m: &mut Machine<'_>, meta: &ProgramMeta, inputs: &[Tensor], s0: usize) -> Result<(), EmuError> {
     let batch = meta.batch.max(1) as usize;
     for (p, t) in meta.inputs.iter().zip(inputs) {
         let width = *p.shape.last().unwrap_or(&1);
@@ -234,7 +354,10 @@ fn place_inputs(m: &mut Machine<'_>, meta: &ProgramMeta, inputs: &[Tensor], s0: 
             let s = s0 + b;
             for r in 0..rows {
                 let base = p.dram as u64 + ((b * rows + r) * p.row_bytes as usize) as u64;
-                let row = m.dram.write(base, p.row_bytes as u64).map_err(|e| format!("an input row: {e}"))?;
+                let row = m
+                    .dram
+                    .write(base, p.row_bytes as u64)
+                    .map_err(|fault| EmuError::Dram { access: HostAccess::Input { port: p.name.clone() }, fault })?;
                 row.fill(0);
                 if s >= n {
                     continue;
@@ -252,7 +375,9 @@ fn place_inputs(m: &mut Machine<'_>, meta: &ProgramMeta, inputs: &[Tensor], s0: 
                             row[c * 4..c * 4 + 4].copy_from_slice(&v[s * per + r * width + c].to_le_bytes());
                         }
                     }
-                    Data::F32(_) => return Err("float inputs must be quantised first".into()),
+                    Data::F32(_) => {
+                        return Err(InputError::Elem { name: p.name.clone(), elem: p.elem }.into());
+                    }
                 }
             }
         }
@@ -261,26 +386,28 @@ fn place_inputs(m: &mut Machine<'_>, meta: &ProgramMeta, inputs: &[Tensor], s0: 
 }
 
 /// Reads the first `count` samples of each output from DRAM.
-fn read_outputs(m: &mut Machine<'_>, meta: &ProgramMeta, count: usize) -> Result<Vec<Data>, String> {
+fn read_outputs(m: &mut Machine<'_>, meta: &ProgramMeta, count: usize) -> Result<Vec<Data>, EmuError> {
     let mut out = Vec::with_capacity(meta.outputs.len());
     for p in &meta.outputs {
         let width = *p.shape.last().unwrap_or(&1);
         let rows: usize = count * p.shape.iter().product::<usize>() / width.max(1);
-        let bytes = m.dram.read(p.dram as u64, rows as u64 * p.row_bytes as u64)?;
+        let bytes = m
+            .dram
+            .read(p.dram as u64, rows as u64 * p.row_bytes as u64)
+            .map_err(|fault| EmuError::Dram { access: HostAccess::Output { port: p.name.clone() }, fault })?;
         let row = |r: usize| &bytes[r * p.row_bytes as usize..];
-        out.push(if p.elem == "i1" {
-            Data::Spikes(
+        out.push(match p.elem {
+            PortElem::I1 => Data::Spikes(
                 (0..rows * width).map(|i| (row(i / width)[(i % width) / 8] >> ((i % width) % 8)) & 1).collect(),
-            )
-        } else {
-            Data::I32(
+            ),
+            PortElem::I32 => Data::I32(
                 (0..rows * width)
                     .map(|i| {
                         let b = &row(i / width)[(i % width) * 4..];
                         i32::from_le_bytes([b[0], b[1], b[2], b[3]])
                     })
                     .collect(),
-            )
+            ),
         });
     }
     Ok(out)
@@ -310,23 +437,24 @@ fn run_sample(
     let mut m = Machine::reusing(meta, std::mem::take(reuse));
     m.set_real_samples(count);
     for (region, (_, bytes)) in meta.regions.iter().zip(&program.sections) {
-        m.dram
-            .map(region.dram as usize, bytes)
-            .map_err(|e| EmuError::Input(format!("region {}: {e}", region.section)))?;
+        m.dram.map(region.dram as usize, bytes).map_err(|fault| EmuError::Dram {
+            access: HostAccess::Region { section: region.section.clone() },
+            fault,
+        })?;
     }
-    place_inputs(&mut m, meta, inputs, s0).map_err(EmuError::Input)?;
+    place_inputs(&mut m, meta, inputs, s0)?;
     let mut works = Vec::with_capacity(code.len());
     for (pc, inst) in code.iter().enumerate() {
         if let Inst::Halt = inst {
             works.push(Work::default());
             break;
         }
-        let w = m.step(inst).map_err(|message| EmuError::Trap(Trap { pc, message }))?;
+        let w = m.step(inst).map_err(|kind| Trap { pc, kind })?;
         works.push(w);
     }
     let code = &code[..works.len()];
     let costs: Vec<timing::Cost> = code.iter().zip(&works).map(|(i, w)| timing::duration(&meta.hw, i, w)).collect();
-    let sched = timing::schedule(code, &costs).map_err(EmuError::Deadlock)?;
+    let sched = timing::schedule(code, &costs)?;
     let mut layers: Vec<LayerStats> = meta
         .layers
         .iter()
@@ -383,7 +511,7 @@ fn run_sample(
         l.ops.dense = count as u64 * d.rows_per_sample as u64 * d.k_cols as u64 * d.n as u64;
         // a layer a Phi program runs on the dense path (its input is not spikes) costs the Phi
         // accelerator every multiply-accumulate
-        let dense_path = meta.target == Target::Phi && d.mode == LayerMode::Dense;
+        let dense_path = meta.target == TargetKind::Phi && d.mode == LayerMode::Dense;
         l.ops.phi = l.ops.l1 + l.ops.l2 + if dense_path { l.ops.dense } else { 0 };
         if span[li].0 != u64::MAX {
             l.cycles = span[li].1 - span[li].0;
@@ -416,7 +544,7 @@ fn run_sample(
     for (inst, c) in code.iter().zip(&costs) {
         *units.entry(inst.mnemonic()).or_insert(0) += c.busy;
     }
-    let outputs = read_outputs(&mut m, meta, count).map_err(EmuError::Input)?;
+    let outputs = read_outputs(&mut m, meta, count)?;
     *reuse = m.into_reusable();
     Ok(SampleResult { units, outputs, cycles: sched.total, layers, energy, busy: sched.busy, trace: events })
 }
@@ -424,7 +552,7 @@ fn run_sample(
 /// Runs `program` on `inputs` (`[N, …]` per program input).
 pub fn run(program: &Program, inputs: &[Tensor], opts: RunOptions) -> Result<Report, EmuError> {
     let meta = &program.meta;
-    check::program(program).map_err(EmuError::Program)?;
+    check::program(program)?;
     let n = check_inputs(meta, inputs)?;
     let code = &program.code;
     let owner = layer_of(code);
@@ -490,12 +618,13 @@ pub fn run(program: &Program, inputs: &[Tensor], opts: RunOptions) -> Result<Rep
         .zip(outs)
         .map(|(p, parts)| {
             let shape: Vec<usize> = std::iter::once(n).chain(p.shape.iter().copied()).collect();
-            let data = if p.elem == "i1" {
-                Data::Spikes(
+            let data = match p.elem {
+                PortElem::I1 => Data::Spikes(
                     parts.into_iter().flat_map(|d| if let Data::Spikes(v) = d { v } else { Vec::new() }).collect(),
-                )
-            } else {
-                Data::I32(parts.into_iter().flat_map(|d| if let Data::I32(v) = d { v } else { Vec::new() }).collect())
+                ),
+                PortElem::I32 => Data::I32(
+                    parts.into_iter().flat_map(|d| if let Data::I32(v) = d { v } else { Vec::new() }).collect(),
+                ),
             };
             Tensor::new(shape, data)
         })

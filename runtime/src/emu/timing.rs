@@ -24,9 +24,10 @@
 //! instruction starts when its queue is free and every token it pops has been pushed (a token
 //! is available from the completion time of the instruction that pushed it); it pushes its
 //! tokens when it completes. The run takes until the last instruction completes. A program whose
-//! tokens can never be satisfied is reported as a deadlock.
+//! tokens can never be satisfied is reported as a [`Deadlock`].
 
 use std::collections::VecDeque;
+use std::fmt;
 
 use phi_dialect::hw::HwConfig;
 use phi_dialect::isa::{Buffer, Inst, Queue};
@@ -78,6 +79,37 @@ pub fn duration(hw: &HwConfig, inst: &Inst, w: &Work) -> Cost {
         Inst::Lif { .. } => busy(u.issue as u64 + div_ceil(w.lif, u.lif_neurons as u64)),
     }
 }
+
+/// A program whose queues wait for tokens that are never pushed: the instruction at the head of
+/// each queue that still has instructions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deadlock {
+    /// The blocked instructions, in queue order (load, compute, store).
+    pub waiting: Vec<Waiting>,
+}
+
+/// An instruction that waits for a token in a [`Deadlock`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Waiting {
+    /// Its index in the code.
+    pub pc: usize,
+    /// Its mnemonic.
+    pub mnemonic: &'static str,
+    /// Its queue.
+    pub queue: Queue,
+}
+
+impl fmt::Display for Deadlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the queues deadlock waiting for tokens: ")?;
+        for (n, w) in self.waiting.iter().enumerate() {
+            write!(f, "{}{} at {}", if n == 0 { "" } else { ", " }, w.mnemonic, w.pc)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Deadlock {}
 
 /// When each instruction ran.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -233,7 +265,7 @@ struct RegionState {
 /// writes — so Level 1 and Level 2 add into the same partial sums at the same time). A `sync`
 /// that pushes a token is a fence: it waits until every earlier compute instruction has
 /// completed.
-pub fn schedule(code: &[Inst], costs: &[Cost]) -> Result<Schedule, String> {
+pub fn schedule(code: &[Inst], costs: &[Cost]) -> Result<Schedule, Deadlock> {
     let mut queues: [Vec<usize>; 3] = Default::default();
     for (i, inst) in code.iter().enumerate() {
         queues[qi(inst.queue())].push(i);
@@ -328,10 +360,11 @@ pub fn schedule(code: &[Inst], costs: &[Cost]) -> Result<Schedule, String> {
             return Ok(s);
         }
         if !progressed {
-            let stuck: Vec<String> = (0..3)
-                .filter_map(|q| queues[q].get(head[q]).map(|&i| format!("{} at {i}", code[i].mnemonic())))
+            let waiting = (0..3)
+                .filter_map(|q| queues[q].get(head[q]))
+                .map(|&pc| Waiting { pc, mnemonic: code[pc].mnemonic(), queue: code[pc].queue() })
                 .collect();
-            return Err(format!("the queues deadlock waiting for tokens: {}", stuck.join(", ")));
+            return Err(Deadlock { waiting });
         }
     }
 }
@@ -403,6 +436,8 @@ mod tests {
     #[test]
     fn deadlock_is_reported() {
         let code = [compute(true, false)];
-        assert!(schedule(&code, &[Cost { busy: 1, latency: 0 }]).unwrap_err().contains("deadlock"));
+        let e = schedule(&code, &[Cost { busy: 1, latency: 0 }]).unwrap_err();
+        assert_eq!(e.waiting, [Waiting { pc: 0, mnemonic: "psum.init", queue: Queue::Compute }]);
+        assert_eq!(e.to_string(), "the queues deadlock waiting for tokens: psum.init at 0");
     }
 }
