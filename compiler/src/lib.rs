@@ -3,6 +3,7 @@
 //! - [`frontend`]: ONNX text (and IR text) → verified `snn` module;
 //! - [`passes`]: the pass manager and the passes (canonicalize … phi-split, tile);
 //! - [`patterns`]: packed activations, partition statistics and pattern selection (k-means);
+//! - [`data`]: the model's calibration and held-out data files;
 //! - [`analysis`]: layer selection, layouts, the tile plan, and the sparsity report;
 //! - [`backend`]: lowering a tiled module to the Phi ISA (`lower-isa`);
 //! - [`train`]: surrogate-gradient training with candle (`phic train`);
@@ -11,6 +12,7 @@
 
 pub mod analysis;
 pub mod backend;
+pub mod data;
 pub mod driver;
 pub mod failure;
 pub mod frontend;

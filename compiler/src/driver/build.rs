@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use phi_dialect::isa::encode::encode_all;
 use phi_dialect::isa::text::listing;
-use phi_dialect::phi_attrs::{self, DataFile};
+use phi_dialect::phi_attrs::DataFile;
 use phi_dialect::phibin;
 use phi_dialect::program::{Program, TargetKind};
 use phi_dialect::target::Target;
@@ -22,14 +22,14 @@ use phi_runtime::emu::{self, RunOptions, report};
 use phi_runtime::npy;
 
 use super::{CompileArgs, Emit, Failure};
-use crate::backend;
 use crate::frontend::WeightMode;
-use crate::passes::{self, PassContext, Pipeline};
+use crate::passes::{PassContext, Pipeline};
+use crate::{backend, data};
 
 /// The inputs (and labels, if any) of `--input`/`--labels`, or else of the model's
 /// `phi.heldout`/`phi.heldout_labels` metadata (paths relative to the model).
 fn heldout(a: &CompileArgs, m: &Module, cx: &PassContext<'_>) -> Result<Option<(PathBuf, Option<PathBuf>)>, Failure> {
-    let meta = |file: DataFile| phi_attrs::data_file(m, file).map(|p| passes::resolve(cx, Path::new(p)));
+    let meta = |file: DataFile| data::model_file(m, &cx.model_dir, file);
     match &a.input[..] {
         [] => match meta(DataFile::Heldout) {
             Some(x) if !x.exists() => Err(Failure::Diag(
@@ -69,7 +69,7 @@ fn compile_for(
 
 /// The first batch of `path`'s samples as `.npy` bytes, to embed as the default input.
 fn sample_bytes(m: &Module, path: &Path, batch: u32) -> Result<Vec<u8>, Failure> {
-    let x = passes::calibrate::read_inputs(m, path, batch.max(1) as usize)?;
+    let x = data::read_inputs(m, path, batch.max(1) as usize)?;
     Ok(npy::to_npy_bytes(&x).map_err(Diagnostic::error)?)
 }
 
@@ -124,7 +124,7 @@ pub fn run(a: &CompileArgs, model: &str, sources: &mut SourceMap) -> Result<(), 
     // The default input: the first batch of the held-out data, else of the calibration data.
     let sample_src = match &held {
         Some((x, _)) => Some(x.clone()),
-        None => passes::calibrate::calibration_path(&m0, &cx).ok(),
+        None => data::calibration_path(&m0, &cx.model_dir, cx.calib.as_deref()).ok(),
     };
     if let Some(p) = &sample_src {
         program.sample = Some(sample_bytes(&m0, p, program.meta.batch)?);
@@ -178,7 +178,7 @@ pub fn run(a: &CompileArgs, model: &str, sources: &mut SourceMap) -> Result<(), 
 /// Runs `program` and `others` on the emulator, checks that they compute the same spikes, and
 /// prints the summary of the first and the comparison.
 fn emulate(m: &Module, program: &Program, others: &[Program], x: &Path, labels: Option<&Path>) -> Result<(), Failure> {
-    let input = passes::calibrate::read_inputs(m, x, usize::MAX)?;
+    let input = data::read_inputs(m, x, usize::MAX)?;
     let labels = labels.map(npy::read_labels).transpose().map_err(Diagnostic::error)?;
     let run = |p: &Program| -> Result<(emu::Report, report::Accuracy), Failure> {
         let r = emu::run(p, std::slice::from_ref(&input), RunOptions::default())

@@ -424,8 +424,8 @@ fn report_sparsity(a: &CompileArgs, m: &Module, model_dir: &std::path::Path) -> 
     let mut sink = std::io::sink();
     let cx =
         PassContext { model_dir: model_dir.to_path_buf(), calib: a.calib.clone(), remarks: &mut sink, progress: false };
-    let calib = crate::passes::calibrate::calibration_path(m, &cx)?;
-    let x = crate::passes::calibrate::read_inputs(m, &calib, usize::MAX)?;
+    let calib = crate::data::calibration_path(m, &cx.model_dir, cx.calib.as_deref())?;
+    let x = crate::data::read_inputs(m, &calib, usize::MAX)?;
     let layers = sparsity::measure(m, &x)?;
     phi_runtime::outln!(
         "{}",
@@ -438,13 +438,10 @@ fn report_sparsity(a: &CompileArgs, m: &Module, model_dir: &std::path::Path) -> 
     let heldout: Vec<PathBuf> = if !a.input.is_empty() {
         a.input.clone()
     } else {
-        match phi_attrs::data_file(m, DataFile::Heldout) {
-            Some(p) => vec![crate::passes::resolve(&cx, std::path::Path::new(p))],
-            None => Vec::new(),
-        }
+        crate::data::model_file(m, &cx.model_dir, DataFile::Heldout).into_iter().collect()
     };
     for path in &heldout {
-        let x = crate::passes::calibrate::read_inputs(m, path, usize::MAX)?;
+        let x = crate::data::read_inputs(m, path, usize::MAX)?;
         let layers = sparsity::measure(m, &x)?;
         phi_runtime::outln!(
             "{}",

@@ -17,17 +17,16 @@
 //! neither, the pass reports an error.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use phi_dialect::ir::{Module, OpId};
 use phi_dialect::ops::{OpKind, SnnOp};
-use phi_dialect::phi_attrs::{self, DataFile};
+use phi_dialect::phi_attrs;
 use phi_dialect::weights::WeightData;
 use phi_dialect::{DResult, Diagnostic, ElemType, TensorType};
-use phi_runtime::npy::read_npy;
 use phi_runtime::{Options, Tensor};
 
-use super::{HwParam, OptDefault, OptionSpec, Pass, PassContext, PassInfo, PassOptions, resolve};
+use super::{HwParam, OptDefault, OptionSpec, Pass, PassContext, PassInfo, PassOptions};
+use crate::data;
 use crate::patterns::{BitMatrix, PartitionStats, count_partitions, merge_stats};
 
 /// Registry entry.
@@ -68,38 +67,6 @@ pub fn spiking_gemms(m: &Module) -> Vec<OpId> {
             matches!(m.op(op).kind, OpKind::Snn(SnnOp::Linear(_))) && m.ty(m.op(op).operands[0]).elem == ElemType::I1
         })
         .collect()
-}
-
-/// The calibration file: the command line's, or the model's `phi.calibration`.
-pub fn calibration_path(m: &Module, cx: &PassContext<'_>) -> DResult<PathBuf> {
-    if let Some(p) = &cx.calib {
-        return Ok(p.clone());
-    }
-    match phi_attrs::data_file(m, DataFile::Calibration) {
-        Some(p) => Ok(resolve(cx, std::path::Path::new(p))),
-        None => Err(Diagnostic::error("no calibration data").with_help(format!(
-            "give --calib X.npy ([N, T, ...] spikes), or name a file in the model's {}",
-            DataFile::Calibration.example()
-        ))),
-    }
-}
-
-/// Reads up to `samples` samples of the module's single input from a `.npy` file (real values
-/// for a quantised real-valued input become its codes, see `phi_runtime::input`).
-pub fn read_inputs(m: &Module, path: &std::path::Path, samples: usize) -> DResult<Tensor> {
-    let inputs: Vec<OpId> = m.ops_where(|k| matches!(k, OpKind::Snn(SnnOp::Input(_))));
-    let [input] = inputs[..] else {
-        return Err(Diagnostic::error(format!(
-            "calibration needs a model with one input, this one has {}",
-            inputs.len()
-        )));
-    };
-    let elem = m.ty(m.result(input)).elem;
-    let arr = read_npy(path).map_err(Diagnostic::error)?;
-    let t = phi_runtime::input::tensor(&arr, elem, phi_attrs::input_scale(m, input))
-        .map_err(|e| Diagnostic::error(format!("{}: {e}", path.display())))?;
-    let n = t.shape.first().copied().unwrap_or(0).min(samples);
-    Ok(t.samples(0, n))
 }
 
 /// Runs the module on `x` and returns each spiking GEMM's statistics at partition width `k`.
@@ -185,8 +152,8 @@ impl Pass for Calibrate {
             cx.remark(INFO.name, "no spiking GEMM to calibrate");
             return Ok(());
         }
-        let path = calibration_path(m, cx)?;
-        let x = read_inputs(m, &path, self.samples)?;
+        let path = data::calibration_path(m, &cx.model_dir, cx.calib.as_deref())?;
+        let x = data::read_inputs(m, &path, self.samples)?;
         let n = x.shape[0];
         let bar = cx.progress.then(|| {
             let b = indicatif::ProgressBar::new(n as u64);

@@ -454,8 +454,3 @@ pub fn list_passes() -> String {
     }
     out
 }
-
-/// Reads a `.npy` input file for a pass, relative paths against the model directory.
-pub fn resolve(cx: &PassContext<'_>, path: &std::path::Path) -> PathBuf {
-    if path.is_absolute() { path.to_path_buf() } else { cx.model_dir.join(path) }
-}

@@ -83,11 +83,11 @@ fn quantize_real_input(m: &mut Module, cx: &PassContext<'_>) -> DResult<Option<f
     let [input] = real[..] else {
         return Ok(None);
     };
-    let path = super::calibrate::calibration_path(m, cx).map_err(|d| {
+    let path = crate::data::calibration_path(m, &cx.model_dir, cx.calib.as_deref()).map_err(|d| {
         d.with_loc(&m.op(input).loc, "this input holds real values")
             .with_help(format!("a real-valued input is quantised at a scale measured on calibration data: give --calib X.npy, or name a file in the model's {}", phi_attrs::DataFile::Calibration.example()))
     })?;
-    let x = super::calibrate::read_inputs(m, &path, usize::MAX)?;
+    let x = crate::data::read_inputs(m, &path, usize::MAX)?;
     let Data::F32(v) = &x.data else {
         return Err(Diagnostic::error(format!(
             "{}: calibration data for a real-valued input must be floats",
