@@ -8,7 +8,9 @@ Writes model.nir with the real `nir` package (PyPI `nir`, which needs only numpy
 The graph is the one of model.snn, node for node: Input [1, 8, 8] → Conv2d → LIF → Conv2d → LIF
 → Flatten → Affine → LIF → Output. Parameters follow snnTorch's `export_to_nir` convention with
 dt = 1e-4: `tau = dt / (1 − beta)`, `r = tau / dt`, `v_leak = 0`, `v_reset = 0`, stored as float32
-like snnTorch's tensors; Affine's weight is `[out, in]` (PyTorch), the transpose of the ONNX
+like snnTorch's tensors. The model subtracts the threshold on a spike, which NIR cannot state
+(NIR resets to `v_reset`); like snnTorch's exporter this writes `v_reset = 0`, so the file is
+imported with `phic model.nir --nir-reset subtract`. Affine's weight is `[out, in]` (PyTorch), the transpose of the ONNX
 Gemm weight. The safetensors file is read with the standard library and numpy (its format is an
 8-byte header length, a JSON header, then the raw little-endian data), so no other package is
 needed. The output is deterministic (nir writes no timestamps).

@@ -4,9 +4,10 @@
 Every fixture `<name>` is
   <name>.nir                    written by the real `nir` package (nir.write)
   <name>.input.npy              float32 [N, T, *input_shape]
-  <name>.expected.npy           float32 [N, T, *output_shape], "simple" reset variant
-  <name>.expected_snntorch.npy  only for graphs with LIF / IF / CubaLIF: same, with
-                                snnTorch Leaky(reset_delay=False) reset semantics
+  <name>.expected.npy           float32 [N, T, *output_shape], "v_reset" reset variant
+                                (NIR's definition: a spiking neuron resets to v_reset)
+  <name>.expected_subtract.npy  only for graphs with LIF / IF / CubaLIF: same, with the
+                                "subtract" variant (snnTorch Leaky(reset_delay=False) default)
 The expected outputs come from nir_ref.py (numpy only), evaluated on the graph as
 read back from the written file with nir.read.
 
@@ -40,8 +41,8 @@ FIXTURES = []
 def fixture(name, *, spiking_input=False, compression=None, differ=False):
     """Register a builder `fn(rng) -> (graph, input)`.
 
-    differ: require the two reset variants to give different outputs (so the
-    fixture pins down which one an implementation follows).
+    differ: require the two reset variants ("v_reset" and "subtract") to give different
+    outputs (so the fixture pins down which one an implementation follows).
     """
 
     def deco(fn):
@@ -354,6 +355,19 @@ def evaluate(path, x):
     return g, out, margins
 
 
+def check_neurons(graph, name):
+    """Fixture rules for LIF / IF / CubaLIF: thresholds > 0 (the importer refuses a reset to 0
+    at a threshold <= 0) and v_reset = 0 or absent (it refuses a nonzero v_reset for now)."""
+    for node in graph.nodes.values():
+        k = type(node).__name__
+        if k == "NIRGraph":
+            check_neurons(node, name)
+        elif k in ref.SPIKING:
+            assert np.all(ref.p64(node.v_threshold) > 0), f"{name}: {k} threshold <= 0"
+            vr = getattr(node, "v_reset", None)
+            assert vr is None or not np.any(ref.p64(vr)), f"{name}: {k} v_reset != 0"
+
+
 def generate(index, fx):
     name = fx["name"]
     path = HERE / f"{name}.nir"
@@ -367,12 +381,13 @@ def generate(index, fx):
         else:
             nir.write(str(path), graph, compression=None)  # contiguous datasets
         g, out, m = evaluate(path, x)
+        check_neurons(g, name)
         why = []
         if m.min < MARGIN:
             why.append(f"margin {m.min:.2e}")
         if any(not 0.05 <= r <= 0.95 for r in m.rates):
             why.append(f"rates {m.rates}")
-        same = np.array_equal(out["simple"], out["snntorch"])
+        same = np.array_equal(out["v_reset"], out["subtract"])
         if fx["differ"] and same:
             why.append("reset variants agree")
         if not why:
@@ -380,9 +395,9 @@ def generate(index, fx):
     else:
         raise RuntimeError(f"{name}: no acceptable draw ({why})")
     np.save(HERE / f"{name}.input.npy", x)
-    np.save(HERE / f"{name}.expected.npy", out["simple"])
+    np.save(HERE / f"{name}.expected.npy", out["v_reset"])
     if ref.has_spiking(g):
-        np.save(HERE / f"{name}.expected_snntorch.npy", out["snntorch"])
+        np.save(HERE / f"{name}.expected_subtract.npy", out["subtract"])
     print(f"{name:34s} attempt {attempt:3d}  margin {m.min:.3f}  rates {[round(r, 2) for r in m.rates]}"
           f"  variants {'agree' if same else 'DIFFER'}")
 
@@ -412,11 +427,13 @@ def verify(path):
     exp = np.load(HERE / f"{name}.expected.npy")
     assert x.dtype == f32 and exp.dtype == f32 and x.shape[:2] == exp.shape[:2] == (N, T), name
     g, out, m = evaluate(path, x)
-    assert np.array_equal(out["simple"], exp), f"{name}: expected.npy does not reproduce"
-    snn = HERE / f"{name}.expected_snntorch.npy"
-    assert snn.exists() == ref.has_spiking(g), name
-    if snn.exists():
-        assert np.array_equal(out["snntorch"], np.load(snn)), f"{name}: expected_snntorch.npy does not reproduce"
+    check_neurons(g, name)
+    assert np.array_equal(out["v_reset"], exp), f"{name}: expected.npy does not reproduce"
+    sub = HERE / f"{name}.expected_subtract.npy"
+    assert sub.exists() == ref.has_spiking(g), name
+    if sub.exists():
+        assert np.array_equal(out["subtract"], np.load(sub)), f"{name}: expected_subtract.npy does not reproduce"
+    assert not (HERE / f"{name}.expected_snntorch.npy").exists(), f"{name}: stale expected_snntorch.npy"
     assert m.min >= MARGIN, (name, m.min)
     return name, version, g, x, exp
 
@@ -466,14 +483,14 @@ def describe(g):
 
 def fixture_table(rows):
     lines = [
-        "| fixture | nir | storage | nodes (param dtypes) | input | output | spiking input | `_snntorch` vs simple |",
+        "| fixture | nir | storage | nodes (param dtypes) | input | output | spiking input | subtract vs v_reset |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, version, g, x, exp in rows:
         spk = "yes" if set(np.unique(x)) <= {0.0, 1.0} else "no"
-        snn = HERE / f"{name}.expected_snntorch.npy"
-        if snn.exists():
-            s = "differs" if not np.array_equal(np.load(snn), exp) else "same"
+        sub = HERE / f"{name}.expected_subtract.npy"
+        if sub.exists():
+            s = "differs" if not np.array_equal(np.load(sub), exp) else "same"
         else:
             s = "—"
         lines.append(

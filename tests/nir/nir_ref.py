@@ -12,8 +12,11 @@ Conventions (see README.md for the formulas):
     computed in float64 from the stored values and rounded once to float32.
 
 Two reset variants are implemented for the spiking neurons (LIF, IF, CubaLIF):
-  "simple"   : m = beta*v + I; s = m > thr; v = m - s*thr
-  "snntorch" : snnTorch Leaky(reset_delay=False), the project's snn.lif:
+  "v_reset"  : NIR's definition (NIR docs/source/primitives.md: reset to v_reset on a spike):
+               m = beta*v + I; s = m > thr; v = where(s, v_reset, m)
+               (v_reset per neuron, float32; a node without v_reset, as in nir 1.0.0, has 0)
+  "subtract" : the tools that subtract the threshold, snnTorch's Leaky(reset_delay=False)
+               default (the project's snn.lif with reset = "subtract"); v_reset is not used:
                r = v > thr; m = beta*v + I - r*thr; s = m > thr; v = m - (s - r)*thr
 """
 
@@ -21,7 +24,7 @@ import numpy as np
 
 F32 = np.float32
 DT = 1e-4  # snnTorch's NIR export/import time step
-VARIANTS = ("simple", "snntorch")
+VARIANTS = ("v_reset", "subtract")
 
 
 class Margins:
@@ -196,17 +199,21 @@ def threshold(x, thr, margins):
 # ---------------------------------------------------------------- neurons
 
 
-def _spiking(xs, beta, thr, variant, margins):
-    """xs: [N, T, *shape] float32 input current I (already scaled, leak added)."""
+def _spiking(xs, beta, thr, v_reset, variant, margins):
+    """xs: [N, T, *shape] float32 input current I (already scaled, leak added).
+
+    v_reset: float32, broadcastable to the node shape (only the "v_reset" variant uses it).
+    """
     v = np.zeros(xs.shape[:1] + xs.shape[2:], F32)
+    vr = np.broadcast_to(np.asarray(v_reset, F32), v.shape[1:])
     out = np.zeros_like(xs, dtype=F32)
     for t in range(xs.shape[1]):
         I = xs[:, t]
-        if variant == "simple":
+        if variant == "v_reset":
             m = (beta * v + I).astype(F32)
             s = m > thr
-            v = (m - s.astype(F32) * thr).astype(F32)
-        elif variant == "snntorch":
+            v = np.where(s, vr, m).astype(F32)
+        elif variant == "subtract":
             r = (v > thr).astype(F32)
             m = (beta * v + I - r * thr).astype(F32)
             s = m > thr
@@ -225,16 +232,21 @@ def lif_coeffs(tau, r, v_leak):
     return (1.0 - k).astype(F32), (p64(r) * k).astype(F32), (k * p64(v_leak)).astype(F32)
 
 
-def lif(x, tau, r, v_leak, v_threshold, variant, margins):
+def _v_reset(v_reset, v_threshold):
+    """A node's v_reset as float32 (None, as in nir 1.0.0 files: 0 everywhere)."""
+    return np.zeros_like(p32(v_threshold)) if v_reset is None else p32(v_reset)
+
+
+def lif(x, tau, r, v_leak, v_threshold, variant, margins, v_reset=None):
     beta, sc, lk = lif_coeffs(tau, r, v_leak)
     I = (sc * x + lk).astype(F32)
-    return _spiking(I, beta, p32(v_threshold), variant, margins)
+    return _spiking(I, beta, p32(v_threshold), _v_reset(v_reset, v_threshold), variant, margins)
 
 
-def if_(x, r, v_threshold, variant, margins):
+def if_(x, r, v_threshold, variant, margins, v_reset=None):
     """IF: beta = 1, I = r * x (no dt: r is a per-step input gain)."""
     I = (p32(r) * x).astype(F32)
-    return _spiking(I, F32(1.0), p32(v_threshold), variant, margins)
+    return _spiking(I, F32(1.0), p32(v_threshold), _v_reset(v_reset, v_threshold), variant, margins)
 
 
 def li(x, tau, r, v_leak):
@@ -249,7 +261,7 @@ def li(x, tau, r, v_leak):
     return out
 
 
-def cuba_lif(x, tau_syn, tau_mem, r, v_leak, v_threshold, w_in, variant, margins):
+def cuba_lif(x, tau_syn, tau_mem, r, v_leak, v_threshold, w_in, variant, margins, v_reset=None):
     """i = alpha*i + w_in*x (alpha = 1 - dt/tau_syn); then LIF (tau_mem, r, v_leak) driven by i."""
     alpha = (1.0 - DT / p64(tau_syn)).astype(F32)
     w = p32(w_in)
@@ -258,7 +270,7 @@ def cuba_lif(x, tau_syn, tau_mem, r, v_leak, v_threshold, w_in, variant, margins
     for t in range(x.shape[1]):
         i = (alpha * i + w * x[:, t]).astype(F32)
         syn[:, t] = i
-    return lif(syn, tau_mem, r, v_leak, v_threshold, variant, margins)
+    return lif(syn, tau_mem, r, v_leak, v_threshold, variant, margins, v_reset)
 
 
 # ---------------------------------------------------------------- graphs
@@ -270,7 +282,9 @@ def run_node(node, x, variant, margins):
     k = type(node).__name__
     g = lambda name, default=None: getattr(node, name, default)  # noqa: E731
     vr = g("v_reset")
-    assert vr is None or not np.any(p64(vr)), "fixtures use v_reset = 0 (subtract reset)"
+    # nir_ref implements any v_reset, but the importer refuses a nonzero one for now (and the
+    # "subtract" variant ignores it), so the fixtures keep v_reset = 0
+    assert vr is None or not np.any(p64(vr)), "fixtures use v_reset = 0"
     if k in ("Input", "Output"):
         return x
     if k == "Affine":
@@ -292,14 +306,15 @@ def run_node(node, x, variant, margins):
     if k == "Threshold":
         return threshold(x, node.threshold, margins)
     if k == "LIF":
-        return lif(x, node.tau, node.r, node.v_leak, node.v_threshold, variant, margins)
+        return lif(x, node.tau, node.r, node.v_leak, node.v_threshold, variant, margins, vr)
     if k == "IF":
-        return if_(x, node.r, node.v_threshold, variant, margins)
+        return if_(x, node.r, node.v_threshold, variant, margins, vr)
     if k == "LI":
         return li(x, node.tau, node.r, node.v_leak)
     if k == "CubaLIF":
         return cuba_lif(
-            x, node.tau_syn, node.tau_mem, node.r, node.v_leak, node.v_threshold, g("w_in", 1.0), variant, margins
+            x, node.tau_syn, node.tau_mem, node.r, node.v_leak, node.v_threshold, g("w_in", 1.0), variant, margins,
+            vr,
         )
     if k == "NIRGraph":
         return run_graph(node, x, variant, margins)
@@ -322,7 +337,7 @@ def topo_order(graph):
     return order, preds
 
 
-def run_graph(graph, x, variant="simple", margins=None):
+def run_graph(graph, x, variant="v_reset", margins=None):
     """Feed-forward graph, one Input and one Output; each node has one predecessor."""
     margins = margins if margins is not None else Margins()
     order, preds = topo_order(graph)
@@ -413,11 +428,17 @@ def selftest(seed=1234):
     y = li(x, np.array([1e-3]), np.array([10.0]), np.array([0.0]))
     ref = [0.1 * sum(0.9**i for i in range(t + 1)) for t in range(5)]
     assert np.allclose(y[0, :, 0], ref, atol=1e-6)
-    # both reset variants agree when the membrane never exceeds 2*thr
-    x = np.array([[[0.6], [0.6], [0.6], [0.0], [1.5]]], F32)
-    a = lif(x, np.array([1e-3]), np.array([10.0]), np.array([0.0]), np.array([1.0]), "simple", Margins())
-    b_ = lif(x, np.array([1e-3]), np.array([10.0]), np.array([0.0]), np.array([1.0]), "snntorch", Margins())
-    assert a[0, :, 0].tolist() == [0, 1, 0, 0, 1] and (a == b_).all(), (a, b_)
+    # the two reset variants by hand: beta 0.9, gain 1, thr 1 (float32 throughout)
+    x = np.array([[[0.6], [0.6], [0.6], [0.0], [1.5], [0.3], [2.5], [0.0]]], F32)
+    p = (np.array([1e-3]), np.array([10.0]), np.array([0.0]), np.array([1.0]))
+    a = lif(x, *p, "v_reset", Margins())  # m: .6 1.14 .6 .54 1.986 .3 2.77 0
+    b_ = lif(x, *p, "subtract", Margins())  # m: .6 1.14 .726 .653 2.088 .279 2.651 1.386
+    assert a[0, :, 0].tolist() == [0, 1, 0, 0, 1, 0, 1, 0], a
+    assert b_[0, :, 0].tolist() == [0, 1, 0, 0, 1, 0, 1, 1], b_
+    # a general (per neuron, nonzero) v_reset: the membrane restarts from it (beta 1, I = .6)
+    y = _spiking(np.full((1, 5, 2), 0.6, F32), F32(1.0), F32(1.0), np.array([0.5, -0.4], F32), "v_reset", Margins())
+    assert y[0, :, 0].tolist() == [0, 1, 1, 1, 1], y  # m: .6 1.2 1.1 1.1 1.1
+    assert y[0, :, 1].tolist() == [0, 1, 0, 0, 1], y  # m: .6 1.2 .2 .8 1.4
 
 
 if __name__ == "__main__":

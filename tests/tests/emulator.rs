@@ -22,7 +22,14 @@ fn example_dir(name: &str) -> PathBuf {
 fn load(example: &str, file: &str) -> Module {
     let dir = example_dir(example);
     let src = read_source(dir.join(file).to_str().unwrap()).unwrap();
-    let nir = ImportOptions { time_steps: Some(8), spiking_input: true, ..ImportOptions::default() };
+    // the CNN subtracts the threshold (snnTorch's Leaky default); its NIR export, like
+    // snnTorch's, writes v_reset = 0, so it imports with --nir-reset subtract
+    let nir = ImportOptions {
+        time_steps: Some(8),
+        spiking_input: true,
+        reset: phi_compiler::frontend::NirReset::Subtract,
+        ..ImportOptions::default()
+    };
     load_module_with(&src, WeightMode::Load, &nir).unwrap_or_else(|d| panic!("{example}/{file}: {d}"))
 }
 

@@ -151,13 +151,13 @@ fn a_damaged_file_is_an_error_naming_it() {
     assert!(read(&p).unwrap_err().message.contains("text.nir"));
 }
 
-/// Imports a fixture with T from its input and runs it in the float32 interpreter.
-fn run_fixture(path: &Path) -> (Vec<usize>, Vec<f32>, bool) {
+/// Imports a fixture with T from its input under `reset` and runs it in the float32 interpreter.
+fn run_fixture(path: &Path, reset: phi_compiler::frontend::NirReset) -> (Vec<usize>, Vec<f32>, bool) {
     use phi_compiler::frontend::nir_import::{ImportOptions, import};
     use phi_dialect::ElemType;
     let input = read_npy(&path.with_extension("input.npy")).expect("input");
     let t = input.shape()[1];
-    let opts = ImportOptions { time_steps: Some(t), ..ImportOptions::default() };
+    let opts = ImportOptions { time_steps: Some(t), reset, ..ImportOptions::default() };
     let file = read(path).expect("reads");
     let m = import(&file, &path.display().to_string(), &opts)
         .unwrap_or_else(|d| panic!("{}: {}", path.display(), d.message));
@@ -169,43 +169,57 @@ fn run_fixture(path: &Path) -> (Vec<usize>, Vec<f32>, bool) {
     (out.shape.clone(), out.data.to_f32(), spikes)
 }
 
-/// Done-when of issue 5: every fixture written by the real `nir` package imports and runs,
-/// matching the independent numpy outputs — spikes exactly (the project's snnTorch reset:
-/// `.expected_snntorch.npy` where the graph has spiking neurons), continuous values within
-/// `1e-4 + 1e-4·|expected|` (tests/nir/README.md: the fixtures keep every spike decision at least
-/// `1e-3` from its threshold, so any faithful float32 implementation gives the same spikes).
+/// Compares one import with the numpy outputs: spikes exactly, continuous values within
+/// `1e-4 + 1e-4·|expected|`.
+fn assert_matches(name: &str, got: &[f32], spikes: bool, want: &[f64]) {
+    let mut mismatches = 0;
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let ok = if spikes { g as f64 == w } else { (g as f64 - w).abs() <= 1e-4 + 1e-4 * w.abs() };
+        if !ok {
+            if mismatches < 5 {
+                eprintln!("{name}[{i}]: got {g}, expected {w}");
+            }
+            mismatches += 1;
+        }
+    }
+    assert_eq!(mismatches, 0, "{name}: {mismatches} of {} outputs differ", got.len());
+    if spikes {
+        assert!(got.contains(&1.0) && got.contains(&0.0), "{name}: spikes and silence");
+    }
+}
+
+/// Every fixture written by the real `nir` package imports and runs, matching the independent
+/// numpy outputs — spikes exactly, continuous values within `1e-4 + 1e-4·|expected|`
+/// (tests/nir/README.md: the fixtures keep every spike decision at least `1e-3` from its
+/// threshold, so any faithful float32 implementation gives the same spikes) — in both reset
+/// modes: by default as NIR defines it (`.expected.npy`: reset to `v_reset`), and with
+/// `--nir-reset subtract` as the tools that subtract (`.expected_subtract.npy`, for graphs with
+/// spiking neurons). Where the two references differ, each import matches only its own, so the
+/// test tells the semantics apart.
 #[test]
-fn every_fixture_imports_and_matches_numpy_in_float32() {
-    let mut checked = 0;
+fn every_fixture_imports_and_matches_numpy_in_float32_in_both_reset_modes() {
+    use phi_compiler::frontend::NirReset;
+    let (mut checked, mut distinguished) = (0, 0);
     for path in fixtures() {
         let name = path.file_stem().unwrap().to_str().unwrap().to_string();
-        let snntorch = path.with_extension("expected_snntorch.npy");
-        let want_path = if snntorch.exists() { snntorch } else { path.with_extension("expected.npy") };
-        let want = read_npy(&want_path).expect("expected output");
-        let (shape, got, spikes) = run_fixture(&path);
-        assert_eq!(shape, want.shape(), "{name}: output shape");
-        let want: Vec<f64> = want.to_f64();
-        let mut mismatches = 0;
-        for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
-            let ok = if spikes { g as f64 == w } else { (g as f64 - w).abs() <= 1e-4 + 1e-4 * w.abs() };
-            if !ok {
-                if mismatches < 5 {
-                    eprintln!("{name}[{i}]: got {g}, expected {w}");
-                }
-                mismatches += 1;
+        let spec = read_npy(&path.with_extension("expected.npy")).expect("expected output");
+        let (shape, got, spikes) = run_fixture(&path, NirReset::VReset);
+        assert_eq!(shape, spec.shape(), "{name}: output shape");
+        let spec = spec.to_f64();
+        assert_matches(&name, &got, spikes, &spec);
+        let subtract_path = path.with_extension("expected_subtract.npy");
+        if subtract_path.exists() {
+            let subtract = read_npy(&subtract_path).expect("expected output").to_f64();
+            let (_, got_sub, spikes_sub) = run_fixture(&path, NirReset::Subtract);
+            assert_matches(&format!("{name} (subtract)"), &got_sub, spikes_sub, &subtract);
+            if subtract != spec {
+                assert!(got.iter().zip(&subtract).any(|(&g, &w)| g as f64 != w), "{name}: v-reset matches subtract");
+                assert!(got_sub.iter().zip(&spec).any(|(&g, &w)| g as f64 != w), "{name}: subtract matches v-reset");
+                distinguished += 1;
             }
-        }
-        assert_eq!(mismatches, 0, "{name}: {mismatches} of {} outputs differ", got.len());
-        if spikes {
-            assert!(got.contains(&1.0) && got.contains(&0.0), "{name}: spikes and silence");
-        }
-        // where the simpler reset gives other spikes, the import must not match it: the test
-        // tells the two semantics apart
-        let simple = read_npy(&path.with_extension("expected.npy")).expect("expected output").to_f64();
-        if simple != want {
-            assert!(got.iter().zip(&simple).any(|(&g, &w)| g as f64 != w), "{name}: matches the simple reset too");
         }
         checked += 1;
     }
     assert_eq!(checked, 23, "every fixture checked");
+    assert!(distinguished >= 5, "only {distinguished} fixtures tell the reset modes apart");
 }

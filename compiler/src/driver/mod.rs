@@ -84,6 +84,24 @@ pub enum Emit {
     IsaMlir,
 }
 
+/// `--nir-reset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NirResetArg {
+    /// Set the membrane to the node's v_reset (NIR's definition).
+    VReset,
+    /// Subtract the threshold (snnTorch's Leaky default, Sinabs' MembraneSubtract).
+    Subtract,
+}
+
+impl From<NirResetArg> for frontend::NirReset {
+    fn from(r: NirResetArg) -> Self {
+        match r {
+            NirResetArg::VReset => frontend::NirReset::VReset,
+            NirResetArg::Subtract => frontend::NirReset::Subtract,
+        }
+    }
+}
+
 /// The accelerator to compile for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TargetArg {
@@ -124,6 +142,12 @@ struct CompileArgs {
     /// The inputs of a .nir model are spikes (i1) rather than real values (f32).
     #[arg(long)]
     nir_spiking_input: bool,
+
+    /// How a .nir model's LIF, IF and CubaLIF neurons reset on a spike: to the node's v_reset,
+    /// as NIR defines it (snnTorch's own NIR import does the same), or by subtracting the
+    /// threshold, for graphs exported from tools that subtract (snnTorch's Leaky default).
+    #[arg(long, value_enum, value_name = "MODE", default_value = "v-reset")]
+    nir_reset: NirResetArg,
 
     /// Only check that MODEL is valid ONNX textual syntax (any ops and domains).
     #[arg(long, conflicts_with_all = ["emit", "interpret", "quantized", "passes", "report_sparsity"])]
@@ -288,16 +312,18 @@ impl CompileArgs {
     fn nir_options(&self, model: &str) -> Result<frontend::ImportOptions, Failure> {
         let set = self.time_steps.is_some()
             || self.nir_spiking_input
-            || self.nir_dt != crate::frontend::nir_import::DEFAULT_DT;
+            || self.nir_dt != crate::frontend::nir_import::DEFAULT_DT
+            || self.nir_reset != NirResetArg::VReset;
         if set && InputKind::of(model) != Some(InputKind::Nir) {
             return Err(Failure::Usage(
-                "--time-steps, --nir-dt and --nir-spiking-input apply to .nir models only".into(),
+                "--time-steps, --nir-dt, --nir-spiking-input and --nir-reset apply to .nir models only".into(),
             ));
         }
         Ok(frontend::ImportOptions {
             time_steps: self.time_steps,
             dt: self.nir_dt,
             spiking_input: self.nir_spiking_input,
+            reset: self.nir_reset.into(),
         })
     }
 }

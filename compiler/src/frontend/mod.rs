@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use phi_dialect::{DResult, Diagnostic, FileId, Module, SourceMap};
 
 pub use lower::WeightMode;
-pub use nir_import::ImportOptions;
+pub use nir_import::{ImportOptions, NirReset};
 
 /// What a model file holds, by its name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -28,11 +28,12 @@
 //! (so a layer exported from a uniform snnTorch `Leaky` compiles to the integer datapath);
 //! different values per neuron become per-neuron resources (float model only).
 //!
-//! **Reset**: neurons reset by subtracting the threshold, with snnTorch's `Leaky(reset_delay =
-//! False)` step (the project's `snn.lif`). NIR's equations reset *to* `v_reset`; snnTorch
-//! exports `v_reset = 0` and subtracts, so `v_reset` must be 0 (or absent, nir < 1.0.8) and a
-//! nonzero `v_reset` is refused. **`v_leak`** is kept: it enters as the per-step term `λ`, so
-//! the membrane relaxes towards `v_leak`.
+//! **Reset** ([`NirReset`], `--nir-reset`): by default as NIR defines it, to `v_reset` on a
+//! spike (`snn.lif` with `reset = "zero"`; `v_reset` must be 0 — absent in nir < 1.0.8 files —
+//! and thresholds positive, where NIR's step and the dialect's zero reset agree exactly);
+//! `--nir-reset subtract` for graphs from tools that subtract the threshold (snnTorch's `Leaky`
+//! default; `v_reset` must then be 0, as their exporters write it). **`v_leak`** is kept: it
+//! enters as the per-step term `λ`, so the membrane relaxes towards `v_leak`.
 //!
 //! A node with several incoming edges receives their sum (`snn.add`); recurrent edges (cycles)
 //! are refused. Ops are located at `FILE#node/path` (an HDF5 file has no lines), line 1, col 1.
@@ -58,11 +59,37 @@ pub struct ImportOptions {
     pub dt: f64,
     /// Whether the model inputs are spikes (`i1`) rather than real values (`f32`).
     pub spiking_input: bool,
+    /// How LIF, IF and CubaLIF neurons reset after a spike.
+    pub reset: NirReset,
 }
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { time_steps: None, dt: DEFAULT_DT, spiking_input: false }
+        ImportOptions { time_steps: None, dt: DEFAULT_DT, spiking_input: false, reset: NirReset::VReset }
+    }
+}
+
+/// How the spiking neurons of a NIR graph reset (`--nir-reset`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NirReset {
+    /// NIR's definition (`docs/source/primitives.md` of neuromorphs/NIR): on a spike the
+    /// membrane is set to the node's `v_reset`. Today `v_reset` must be 0 (`snn.lif` with
+    /// `reset = "zero"`) and every threshold positive, where NIR's step and the dialect's
+    /// zero reset agree exactly.
+    VReset,
+    /// The tools that subtract (snnTorch's `Leaky` default, Sinabs' `MembraneSubtract`): on a
+    /// spike the threshold is subtracted (`reset = "subtract"`), whatever `v_reset` says —
+    /// their exporters write `v_reset = 0` for it, and NIR has no field for it.
+    Subtract,
+}
+
+impl NirReset {
+    /// The command-line spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            NirReset::VReset => "v-reset",
+            NirReset::Subtract => "subtract",
+        }
     }
 }
 
@@ -374,15 +401,27 @@ impl<'a> Importer<'a> {
         self.append(path, op, vec![x])
     }
 
-    fn check_reset(&self, path: &str, v_reset: &Option<Array>) -> DResult<()> {
-        if let Some(r) = v_reset
-            && r.data.iter().any(|&v| v != 0.0)
-        {
-            return Err(self.err(path, "has a nonzero v_reset").with_help(
-                "neurons reset by subtracting the threshold (snnTorch's export, v_reset = 0); reset-to-value neurons are not supported",
-            ));
+    /// The dialect reset of a spiking node under `--nir-reset`, checked against its `v_reset`
+    /// (absent, in nir < 1.0.8 files: 0) and thresholds.
+    fn reset(&self, path: &str, v_reset: &Option<Array>, v_threshold: &Array) -> DResult<Reset> {
+        let nonzero = v_reset.as_ref().is_some_and(|r| r.data.iter().any(|&v| v != 0.0));
+        match self.opts.reset {
+            NirReset::Subtract if nonzero => Err(self.err(path, "has a nonzero v_reset").with_help(
+                "--nir-reset subtract subtracts the threshold and ignores v_reset, so it must be 0; reset-to-value neurons with a nonzero v_reset are not supported yet",
+            )),
+            NirReset::Subtract => Ok(Reset::Subtract),
+            NirReset::VReset if nonzero => Err(self.err(path, "has a nonzero v_reset").with_help(
+                "neurons reset to 0 or by subtraction (--nir-reset subtract); a nonzero v_reset is not supported yet",
+            )),
+            NirReset::VReset => match v_threshold.data.iter().find(|&&t| t.is_nan() || t <= 0.0) {
+                // after a reset to 0 below a positive threshold, NIR's step and snnTorch's zero
+                // reset (the dialect's) are the same; at a threshold ≤ 0 they are not
+                Some(t) => Err(self.err(path, format!("has v_threshold = {t}")).with_help(
+                    "a reset to v_reset = 0 needs positive thresholds; graphs from tools that subtract take --nir-reset subtract",
+                )),
+                None => Ok(Reset::Zero),
+            },
         }
-        Ok(())
     }
 
     /// Euler coefficients of `tau·dv/dt = (v_leak − v) + r·I`: (beta, gain, leak term).
@@ -409,6 +448,7 @@ impl<'a> Importer<'a> {
         Ok((beta, gain, lam))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn lif(
         &mut self,
         path: &str,
@@ -417,13 +457,14 @@ impl<'a> Importer<'a> {
         r: &Array,
         v_leak: &Array,
         v_threshold: &Array,
+        reset: Reset,
     ) -> DResult<ValueId> {
         let n: usize = self.step_shape(x).iter().product();
         let (beta, gain, lam) = self.euler(path, n, tau, r, v_leak)?;
         let thr = self.per_neuron(path, "v_threshold", v_threshold, n)?;
         let x = self.gain(path, x, gain, "gain")?;
         let x = self.offset(path, x, lam, "leak")?;
-        self.spiking(path, x, Some(beta), thr.iter().map(|&t| t as f32).collect(), Reset::Subtract)
+        self.spiking(path, x, Some(beta), thr.iter().map(|&t| t as f32).collect(), reset)
     }
 
     fn li(&mut self, path: &str, x: ValueId, beta: Vec<f32>) -> DResult<ValueId> {
@@ -480,15 +521,15 @@ impl<'a> Importer<'a> {
                 Ok(self.reshape(path, x, &shape))
             }
             Node::Lif { tau, r, v_leak, v_threshold, v_reset } => {
-                self.check_reset(path, v_reset)?;
-                self.lif(path, x, tau, r, v_leak, v_threshold)
+                let reset = self.reset(path, v_reset, v_threshold)?;
+                self.lif(path, x, tau, r, v_leak, v_threshold, reset)
             }
             Node::If { r, v_threshold, v_reset } => {
-                self.check_reset(path, v_reset)?;
+                let reset = self.reset(path, v_reset, v_threshold)?;
                 let r = self.per_neuron(path, "r", r, n)?;
                 let thr = self.per_neuron(path, "v_threshold", v_threshold, n)?;
                 let x = self.gain(path, x, r.iter().map(|&v| v as f32).collect(), "gain")?;
-                self.spiking(path, x, None, thr.iter().map(|&t| t as f32).collect(), Reset::Subtract)
+                self.spiking(path, x, None, thr.iter().map(|&t| t as f32).collect(), reset)
             }
             Node::Li { tau, r, v_leak } => {
                 let (beta, gain, lam) = self.euler(path, n, tau, r, v_leak)?;
@@ -497,7 +538,7 @@ impl<'a> Importer<'a> {
                 self.li(path, x, beta)
             }
             Node::CubaLif { tau_syn, tau_mem, r, v_leak, v_threshold, v_reset, w_in } => {
-                self.check_reset(path, v_reset)?;
+                let reset = self.reset(path, v_reset, v_threshold)?;
                 let x = match w_in {
                     Some(w) => {
                         let w = self.per_neuron(path, "w_in", w, n)?;
@@ -511,7 +552,7 @@ impl<'a> Importer<'a> {
                 }
                 let alpha = tau_syn.iter().map(|&t| (1.0 - self.opts.dt / t) as f32).collect();
                 let current = self.li(&format!("{path}/synapse"), x, alpha)?;
-                self.lif(path, current, tau_mem, r, v_leak, v_threshold)
+                self.lif(path, current, tau_mem, r, v_leak, v_threshold, reset)
             }
             Node::Threshold { threshold } => {
                 let thr = self.per_neuron(path, "threshold", threshold, n)?;
@@ -631,5 +672,75 @@ fn beta_kind(p: &NeuronParams) -> BetaKind {
         NeuronParams::Float { .. }
         | NeuronParams::FloatPerNeuron { beta: Some(_), .. }
         | NeuronParams::Fixed { .. } => BetaKind::Lif,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frontend::nir::{Graph, NirFile, Node};
+
+    fn arr(v: &[f64]) -> Array {
+        Array { shape: vec![v.len()], data: v.to_vec() }
+    }
+
+    /// input → LIF (3 neurons, snnTorch-style: tau = dt/(1−0.9), r = tau/dt) → output.
+    fn lif_file(v_threshold: &[f64], v_reset: Option<&[f64]>) -> NirFile {
+        let tau = DEFAULT_DT / 0.1;
+        let lif = Node::Lif {
+            tau: arr(&[tau; 3]),
+            r: arr(&[tau / DEFAULT_DT; 3]),
+            v_leak: arr(&[0.0; 3]),
+            v_threshold: arr(v_threshold),
+            v_reset: v_reset.map(arr),
+        };
+        NirFile {
+            version: "1.0.8".into(),
+            graph: Graph {
+                nodes: vec![
+                    ("input".into(), Node::Input { shape: vec![3] }),
+                    ("lif".into(), lif),
+                    ("output".into(), Node::Output { shape: vec![3] }),
+                ],
+                edges: vec![("input".into(), "lif".into()), ("lif".into(), "output".into())],
+            },
+        }
+    }
+
+    fn resets(f: &NirFile, reset: NirReset) -> Result<Vec<Reset>, String> {
+        let opts = ImportOptions { time_steps: Some(4), reset, ..ImportOptions::default() };
+        let m = import(f, "t.nir", &opts).map_err(|d| format!("{}: {}", d.message, d.notes.join("; ")))?;
+        Ok(m.body()
+            .iter()
+            .filter_map(|&op| match &m.op(op).kind {
+                OpKind::Snn(SnnOp::Lif(n) | SnnOp::If(n)) => Some(n.reset),
+                OpKind::Snn(_) | OpKind::Phi(_) => None,
+            })
+            .collect())
+    }
+
+    #[test]
+    fn nir_resets_to_v_reset_by_default_and_subtracts_on_request() {
+        let f = lif_file(&[1.0; 3], Some(&[0.0; 3]));
+        assert_eq!(resets(&f, NirReset::VReset).unwrap(), [Reset::Zero]);
+        assert_eq!(resets(&f, NirReset::Subtract).unwrap(), [Reset::Subtract]);
+        // nir < 1.0.8 files have no v_reset: 0
+        assert_eq!(resets(&lif_file(&[1.0; 3], None), NirReset::VReset).unwrap(), [Reset::Zero]);
+    }
+
+    #[test]
+    fn a_nonzero_v_reset_or_a_threshold_at_or_below_zero_is_refused_with_the_fix() {
+        let f = lif_file(&[1.0; 3], Some(&[0.0, 0.5, 0.0]));
+        for mode in [NirReset::VReset, NirReset::Subtract] {
+            let e = resets(&f, mode).unwrap_err();
+            assert!(e.contains("nonzero v_reset"), "{mode:?}: {e}");
+        }
+        let e = resets(&lif_file(&[1.0, 0.0, 1.0], Some(&[0.0; 3])), NirReset::VReset).unwrap_err();
+        assert!(e.contains("v_threshold = 0") && e.contains("--nir-reset subtract"), "{e}");
+        // subtracting a threshold of 0 is well defined
+        assert_eq!(
+            resets(&lif_file(&[1.0, 0.0, 1.0], Some(&[0.0; 3])), NirReset::Subtract).unwrap(),
+            [Reset::Subtract]
+        );
     }
 }

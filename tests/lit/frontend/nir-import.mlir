@@ -3,10 +3,13 @@
 // input gain r·dt/tau and the leak term (dt/tau)·v_leak become snn.mul / snn.add, non-uniform
 // tau and v_threshold per-neuron resources; a uniform snnTorch-style LIF imports with scalar
 // beta and threshold. Conv1d is a height-1 snn.conv2d between reshapes; CubaLIF is its synaptic
-// current (snn.li) followed by a LIF; Threshold is a LIF with beta = 0 and zero reset.
+// current (snn.li) followed by a LIF; Threshold is a LIF with beta = 0 and zero reset. Spiking
+// neurons reset as NIR defines it, to v_reset (= 0: reset = "zero"), or with --nir-reset
+// subtract by subtracting the threshold.
 //
 // RUN: %phic %S/../../nir/lif_general.nir --time-steps 5 --emit=snn --elide-weights | FileCheck %s --check-prefix=GENERAL
 // RUN: %phic %S/../../nir/lif.nir --time-steps 5 --emit=snn --elide-weights | FileCheck %s --check-prefix=LIF
+// RUN: %phic %S/../../nir/lif.nir --time-steps 5 --nir-reset subtract --emit=snn --elide-weights | FileCheck %s --check-prefix=LIF-SUB
 // RUN: %phic %S/../../nir/conv_if_pool_flatten_affine_lif.nir --time-steps 5 --emit=snn --elide-weights | FileCheck %s --check-prefix=CNN
 // RUN: %phic %S/../../nir/conv1d.nir --time-steps 5 --emit=snn --elide-weights | FileCheck %s --check-prefix=CONV1D
 // RUN: %phic %S/../../nir/cubalif.nir --time-steps 5 --emit=snn --elide-weights | FileCheck %s --check-prefix=CUBA
@@ -29,13 +32,14 @@
 // GENERAL-NEXT: %2 = "snn.mul"(%0, %1)
 // GENERAL-NEXT: %3 = "snn.constant"
 // GENERAL-NEXT: %4 = "snn.add"(%2, %3)
-// GENERAL-NEXT: %5 = "snn.lif"(%4) {beta = dense_resource<__elided__> : tensor<2x3xf32>, reset = "subtract", threshold = dense_resource<__elided__> : tensor<2x3xf32>}
+// GENERAL-NEXT: %5 = "snn.lif"(%4) {beta = dense_resource<__elided__> : tensor<2x3xf32>, reset = "zero", threshold = dense_resource<__elided__> : tensor<2x3xf32>}
 // GENERAL-NEXT: "snn.output"(%5)
 // GENERAL:      phi.nir_version = "1.0.8"
 
 // lif.nir is snnTorch-style (unit gain to within an ulp, no leak) with per-neuron tau and thresholds
 // LIF:      %0 = "snn.input"
-// LIF-NEXT: %1 = "snn.lif"(%0) {beta = dense_resource<__elided__> : tensor<6xf32>, reset = "subtract", threshold = dense_resource<__elided__> : tensor<6xf32>}
+// LIF-NEXT: %1 = "snn.lif"(%0) {beta = dense_resource<__elided__> : tensor<6xf32>, reset = "zero", threshold = dense_resource<__elided__> : tensor<6xf32>}
+// LIF-SUB: "snn.lif"(%0) {{.*}}reset = "subtract"
 
 // CNN:      "snn.conv2d"
 // CNN-SAME: pads = array<i64: 1, 1, 1, 1>
@@ -65,4 +69,4 @@
 // QUANT: error: `snn.lif` has a decay and threshold per neuron, which the integer datapath does not support
 // QUANT-MUL: error: `snn.mul` has no integer form
 
-// USAGE: --time-steps, --nir-dt and --nir-spiking-input apply to .nir models only
+// USAGE: --time-steps, --nir-dt, --nir-spiking-input and --nir-reset apply to .nir models only
