@@ -176,7 +176,8 @@ fn random_hw(
 }
 
 /// A random convolutional model: input `T × C × H × W`, 1–2 convolutions (random kernel,
-/// stride, dilation, asymmetric padding) with LIF/IF neurons, then
+/// stride, dilation, asymmetric padding) with LIF/IF neurons, each sometimes followed by a sum
+/// or average pool (a GEMM after `pool-to-gemm`, whose counts the next layer reads), then
 /// flatten → linear → LIF: the backend's layout chains (im2col gathers, neurons fused across
 /// transpose/reshape, flatten of a feature map stored in GEMM row order).
 fn conv_case(seed: u64) -> Case {
@@ -238,6 +239,28 @@ fn conv_case(seed: u64) -> Case {
         max_positions = max_positions.max(oh * ow);
         cur = format!("s{l}");
         (c, h, w) = (o, oh, ow);
+        // a sum pool (spike counts) or an average pool after the neuron, lowered by pool-to-gemm
+        // (average pools: quantize folds the divisor into the next layer's weights)
+        if h >= 2 && w >= 2 && rng.below(3) == 0 {
+            let (ph, pw) = (rng.range(1, 2) as usize, rng.range(1, 2) as usize);
+            let (qh, qw) = (rng.range(1, 2) as usize, rng.range(1, 2) as usize);
+            let pp: Vec<usize> =
+                (0..4).map(|i| if i % 2 == 0 { rng.below(ph as u64) } else { rng.below(pw as u64) } as usize).collect();
+            let oh = (h + pp[0] + pp[2] - ph) / qh + 1;
+            let ow = (w + pp[1] + pp[3] - pw) / qw + 1;
+            // an average pool counts the padding in its divisor, so that quantize can fold it
+            let (op, extra) =
+                if rng.below(2) == 0 { ("snn.SumPool", "") } else { ("AveragePool", ", count_include_pad = 1") };
+            body.push(format!(
+                "p{l} = {op}<kernel_shape = [{ph}, {pw}], strides = [{qh}, {qw}], pads = [{}, {}, {}, {}]{extra}>({cur})",
+                pp[0], pp[1], pp[2], pp[3]
+            ));
+            geometry.push(format!("{op} {ph}×{pw} s{qh},{qw} p{pp:?} → {oh}×{ow}"));
+            max_rows = max_rows.max(oh * ow * t);
+            max_positions = max_positions.max(oh * ow);
+            cur = format!("p{l}");
+            (h, w) = (oh, ow);
+        }
     }
     let kk = c * h * w;
     let nn = rng.range(2, 12) as usize;

@@ -65,7 +65,16 @@ fn emit_phi_report_sparsity_and_compiling_run_one_pipeline_for_a_hardware_file()
     let names: Vec<&str> = compiled.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["canonicalize", "conv-to-gemm", "quantize", "calibrate", "select-patterns", "phi-split", "tile"],
+        [
+            "canonicalize",
+            "conv-to-gemm",
+            "quantize",
+            "pool-to-gemm",
+            "calibrate",
+            "select-patterns",
+            "phi-split",
+            "tile"
+        ],
         "the Phi pipeline"
     );
     assert_eq!(emitted, compiled, "--emit=phi and -o");
@@ -86,7 +95,7 @@ fn emit_phi_report_sparsity_and_compiling_run_one_pipeline_for_a_hardware_file()
 #[test]
 fn the_tile_plan_is_the_program_the_backend_emits() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let phi = "canonicalize,conv-to-gemm,quantize,calibrate,select-patterns,phi-split";
+    let phi = "canonicalize,conv-to-gemm,quantize,pool-to-gemm,calibrate,select-patterns,phi-split";
     let default = phic(dir.path(), &["--emit=isa", "-q"]);
     let m128 = phic(dir.path(), &["--emit=isa", "-q", &format!("--passes={phi},tile{{m=128}}")]);
     assert_ne!(default, m128, "tile{{m=128}} changes the program");

@@ -191,8 +191,15 @@ fn group_limit(g: &Geometry, mr: usize, nt: usize, b: &Buffers) -> usize {
                 InputKind::Int => half(b.act) / (mr * 4),
             };
             let cols = per_row.min(half(b.wgt) / nt).min(u16::MAX as usize);
-            // a whole K, or a multiple of 8 columns so that every group starts on a byte
-            if cols >= g.k_cols { g.k_cols } else { cols / 8 * 8 }
+            if cols >= g.k_cols {
+                return g.k_cols;
+            }
+            match g.input {
+                // a multiple of 8 columns, so that every group of packed spikes starts on a byte
+                InputKind::Spikes => cols / 8 * 8,
+                // integers are 4 bytes each: any number of columns
+                InputKind::Int => cols,
+            }
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod canonicalize;
 pub mod conv_to_gemm;
 pub mod phi_split;
 pub mod pipeline;
+pub mod pool_to_gemm;
 pub mod quantize;
 pub mod select_patterns;
 pub mod tile;
@@ -127,6 +128,7 @@ const PHI_PASSES: &[&PassInfo] = &[
     &canonicalize::INFO,
     &conv_to_gemm::INFO,
     &quantize::INFO,
+    &pool_to_gemm::INFO,
     &calibrate::INFO,
     &select_patterns::INFO,
     &phi_split::INFO,
@@ -134,7 +136,8 @@ const PHI_PASSES: &[&PassInfo] = &[
 ];
 
 /// The passes that prepare a module for a baseline (integer `snn`, tiled).
-const BASELINE_PASSES: &[&PassInfo] = &[&canonicalize::INFO, &conv_to_gemm::INFO, &quantize::INFO, &tile::INFO];
+const BASELINE_PASSES: &[&PassInfo] =
+    &[&canonicalize::INFO, &conv_to_gemm::INFO, &quantize::INFO, &pool_to_gemm::INFO, &tile::INFO];
 
 /// Looks a pass up by name.
 pub fn lookup(name: &str) -> Option<&'static PassInfo> {

@@ -272,7 +272,9 @@ pub fn quantize_with(m: &mut Module, leak_bits: u32) -> DResult<QuantReport> {
                 let ty = m.ty(r).with_elem(ElemType::I32);
                 m.set_ty(r, ty);
             }
-            OpKind::Snn(SnnOp::Flatten | SnnOp::Reshape | SnnOp::Transpose { .. } | SnnOp::Concat { .. }) => {
+            OpKind::Snn(
+                SnnOp::Flatten | SnnOp::Reshape | SnnOp::Transpose { .. } | SnnOp::Concat { .. } | SnnOp::Im2col(_),
+            ) => {
                 let e = m.ty(d.operands[0]).elem;
                 let r = m.result(op);
                 let ty = m.ty(r).with_elem(e);
@@ -388,7 +390,9 @@ fn fold_avg_pools(m: &mut Module) -> DResult<()> {
             for (user, _) in m.uses(v) {
                 match &m.op(user).kind {
                     OpKind::Snn(SnnOp::Linear(_) | SnnOp::Conv2d(_)) => targets.push(user),
-                    OpKind::Snn(SnnOp::Flatten | SnnOp::Reshape | SnnOp::Transpose { .. }) => {
+                    // data movement only (im2col: a convolution after conv-to-gemm; its zero
+                    // padding stays zero after the weights are scaled)
+                    OpKind::Snn(SnnOp::Flatten | SnnOp::Reshape | SnnOp::Transpose { .. } | SnnOp::Im2col(_)) => {
                         frontier.push(m.result(user));
                     }
                     OpKind::Snn(_) | OpKind::Phi(_) => return Err(avg_pool_error(&loc)),
