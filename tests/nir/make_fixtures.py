@@ -79,6 +79,26 @@ def chain(in_shape, *nodes, out_shape, type_check=True):
     )
 
 
+def named_chain(in_shape, named_nodes, out_shape, type_check=True):
+    """Like chain, with explicit node names: named_nodes = [(name, node), ...]."""
+    nodes = {"input": nir.Input(arr(in_shape, np.int64)), **dict(named_nodes),
+             "output": nir.Output(arr(out_shape, np.int64))}
+    names = list(nodes)
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(names, names[1:])), type_check=type_check)
+
+
+def dyadic(rng, shape, sd, q):
+    """Normal(0, sd) weights rounded to multiples of q = 2^-k (exact float32 sums in any order)."""
+    return (np.round(rng.normal(0.0, sd, tuple(shape)) / q) * q).astype(f32)
+
+
+def dyadic_bias(rng, n, q):
+    """Biases (j + f)*q, j in -2..1, f in {1/8, 3/8, 5/8, 7/8}: with weights multiples of q,
+    integer layer inputs and thresholds multiples of q, a membrane after t < 8 steps since
+    its last reset has fractional part t*f*q mod q != 0, so it is >= q/8 from any threshold."""
+    return ((rng.integers(-2, 2, n) + rng.choice([1, 3, 5, 7], n) / 8.0) * q).astype(f32)
+
+
 def tau_of(beta):
     """tau such that beta = 1 - dt/tau (snnTorch export: tau = dt / (1 - beta))."""
     return DT / (1.0 - np.asarray(beta, f64))
@@ -326,6 +346,46 @@ def _(rng):
         edges=[("input", "affine"), ("affine", "sub"), ("sub", "li"), ("li", "output")],
     )
     return g, uniform(rng, (N, T, 4), 0.0, 1.0)
+
+
+@fixture("sinabs_cnn", spiking_input=True, differ=True)
+def _(rng):
+    # The NIR paper's Sinabs N-MNIST CNN, scaled down: IF as Sinabs exports its IAF (r = 1,
+    # v_threshold = 1, v_reset = 0, node-shaped arrays). With ~2200 IF neurons x N x T decisions,
+    # continuous weights almost never keep every membrane 1e-3 away from the threshold, so the
+    # weights are dyadic (multiples of q = 2^-5) and the biases sit at odd eighths of q (see
+    # dyadic_bias): every membrane is then exact in float32 and >= q/8 = 2^-8 from threshold.
+    q = 2.0**-5
+
+    def if_(*shape):
+        return nir.IF(r=np.ones(shape, f32), v_threshold=np.ones(shape, f32), v_reset=np.zeros(shape, f32))
+
+    def conv(hw, c_out, c_in, k, stride, sd):
+        return nir.Conv2d(
+            input_shape=hw, weight=dyadic(rng, (c_out, c_in, k, k), sd, q), stride=stride, padding=1,
+            dilation=1, groups=1, bias=dyadic_bias(rng, c_out, q),
+        )
+
+    def pool():
+        return nir.SumPool2d(kernel_size=arr([2, 2], np.int64), stride=arr([2, 2], np.int64),
+                             padding=arr([0, 0], np.int64))
+
+    g = named_chain([2, 18, 18], [
+        ("conv1", conv((18, 18), 16, 2, 5, 2, 0.4)),  # (18 + 2 - 5)//2 + 1 = 8
+        ("if1", if_(16, 8, 8)),
+        ("conv2", conv((8, 8), 16, 16, 3, 1, 0.25)),
+        ("if2", if_(16, 8, 8)),
+        ("pool1", pool()),
+        ("conv3", conv((4, 4), 8, 16, 3, 1, 0.2)),
+        ("if3", if_(8, 4, 4)),
+        ("pool2", pool()),
+        ("flat", nir.Flatten(input_type={"input": arr([8, 2, 2], np.int64)}, start_dim=0, end_dim=-1)),
+        ("fc1", nir.Affine(weight=dyadic(rng, (16, 32), 0.3, q), bias=dyadic_bias(rng, 16, q))),
+        ("if4", if_(16)),
+        ("fc2", nir.Affine(weight=dyadic(rng, (10, 16), 0.5, q), bias=dyadic_bias(rng, 10, q))),
+        ("if5", if_(10)),
+    ], out_shape=[10])
+    return g, spikes(rng, (2, 18, 18), 0.25)
 
 
 # ------------------------------------------------------------------ generation / checks

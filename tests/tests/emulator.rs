@@ -2,7 +2,8 @@
 //! targets, its output spikes equal the integer reference interpreter's — the digits MLP, the
 //! digits CNN (convolutions lowered through im2col gathers), the same CNN imported from its
 //! NIR export, and both models after pattern-aware fine-tuning (`paft.snn`, written by
-//! `phic tune`), which must need fewer Level-2 operations than the originals.
+//! `phic tune`), which must need fewer Level-2 operations than the originals; and a NIR graph
+//! of the Sinabs N-MNIST CNN's structure (IF neurons, sum pools) from `tests/nir/`.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +13,7 @@ use phi_compiler::passes::{PassContext, Pipeline};
 use phi_dialect::program::TargetKind;
 use phi_dialect::target::Target;
 use phi_dialect::{ElemType, Module};
+use phi_runtime::Tensor;
 use phi_runtime::emu::{RunOptions, run};
 use phi_runtime::npy::{read_npy, to_tensor};
 
@@ -33,37 +35,35 @@ fn load(example: &str, file: &str) -> Module {
     load_module_with(&src, WeightMode::Load, &nir).unwrap_or_else(|d| panic!("{example}/{file}: {d}"))
 }
 
-fn compiled(example: &str, m: &Module, pipeline: &Pipeline, target: &Target) -> Module {
-    let dir = example_dir(example);
+/// Runs `pipeline` for `target` on a copy of `m`, with `dir` as the model directory and `calib`
+/// as the calibration data (a NIR file carries no calibration metadata: `phic --calib`).
+fn compiled_in(dir: &Path, calib: &Path, m: &Module, pipeline: &Pipeline, target: &Target) -> Module {
     let mut m = m.clone();
     let mut sink = std::io::sink();
-    // a NIR file carries no calibration metadata: name the split, as `phic --calib` does
-    let calib = Some(dir.join("calib.npy"));
-    let mut cx = PassContext { model_dir: dir.clone(), calib, remarks: &mut sink, progress: false };
+    let mut cx = PassContext {
+        model_dir: dir.to_path_buf(),
+        calib: Some(calib.to_path_buf()),
+        remarks: &mut sink,
+        progress: false,
+    };
     pipeline.build(target).unwrap().run(&mut m, &mut cx, &mut std::io::sink()).unwrap();
     m
 }
 
-/// Runs one model on its example's test split on all three targets; returns the cycles and
-/// the Phi program's Level-2 operations.
-fn check(example: &str, file: &str) -> (Vec<(TargetKind, u64)>, u64) {
-    let x = to_tensor(&read_npy(&example_dir(example).join("test.npy")).unwrap(), ElemType::I1).unwrap();
-    let m = load(example, file);
-    let integer = compiled(example, &m, &Pipeline::parse("canonicalize,quantize").unwrap(), &Target::phi());
-    let reference = phi_runtime::run(&integer, std::slice::from_ref(&x)).unwrap();
+/// Runs `m` on `x` on all three targets, checks every program's output spikes against the
+/// integer interpreter's; returns each target's cycles and the Phi program's Level-2 operations.
+fn check_module(what: &str, dir: &Path, calib: &Path, m: &Module, x: &Tensor) -> (Vec<(TargetKind, u64)>, u64) {
+    let integer = compiled_in(dir, calib, m, &Pipeline::parse("canonicalize,quantize").unwrap(), &Target::phi());
+    let reference = phi_runtime::run(&integer, std::slice::from_ref(x)).unwrap();
     let mut cycles = Vec::new();
     let mut l2 = 0;
     for kind in TargetKind::ALL {
         let target = Target::phi().with_kind(kind);
-        let module = compiled(example, &m, &Pipeline::for_target(kind), &target);
-        let program =
-            backend::lower(&module, &target, None).unwrap_or_else(|d| panic!("{example}/{file} {kind:?}: {d}"));
-        let report = run(&program, std::slice::from_ref(&x), RunOptions::default())
-            .unwrap_or_else(|e| panic!("{example}/{file} {kind:?}: {e}"));
-        assert_eq!(
-            report.outputs, reference,
-            "{example}/{file} {kind:?}: output spikes differ from the integer interpreter"
-        );
+        let module = compiled_in(dir, calib, m, &Pipeline::for_target(kind), &target);
+        let program = backend::lower(&module, &target, None).unwrap_or_else(|d| panic!("{what} {kind:?}: {d}"));
+        let report = run(&program, std::slice::from_ref(x), RunOptions::default())
+            .unwrap_or_else(|e| panic!("{what} {kind:?}: {e}"));
+        assert_eq!(report.outputs, reference, "{what} {kind:?}: output spikes differ from the integer interpreter");
         if std::env::var("PHI_DEBUG_EMU").is_ok() {
             eprintln!("{kind:?}: cycles {} busy {:?} energy {:?}", report.cycles, report.busy, report.energy);
             for l in &report.layers {
@@ -80,6 +80,13 @@ fn check(example: &str, file: &str) -> (Vec<(TargetKind, u64)>, u64) {
         cycles.push((kind, report.cycles));
     }
     (cycles, l2)
+}
+
+/// Runs one model on its example's test split on all three targets.
+fn check(example: &str, file: &str) -> (Vec<(TargetKind, u64)>, u64) {
+    let dir = example_dir(example);
+    let x = to_tensor(&read_npy(&dir.join("test.npy")).unwrap(), ElemType::I1).unwrap();
+    check_module(&format!("{example}/{file}"), &dir, &dir.join("calib.npy"), &load(example, file), &x)
 }
 
 #[test]
@@ -112,5 +119,26 @@ fn paft_lowers_level_2_work_on_both_examples() {
         let (_, before) = check(example, "model.snn");
         let (_, after) = check(example, "paft.snn");
         assert!(after < before, "{example}: Level-2 operations {before} before PAFT, {after} after");
+    }
+}
+
+/// The structure of the NIR paper's Sinabs N-MNIST CNN (`tests/nir/sinabs_cnn.nir`, written by
+/// the real `nir` package): conv 2→16 5×5 stride 2 → IF → conv → IF → SumPool 2×2 → conv → IF →
+/// SumPool 2×2 → fc → IF → fc → IF. It compiles for every target and runs bit-exactly with the
+/// integer interpreter, with the IF neurons resetting as NIR defines it (to `v_reset = 0`) and
+/// as Sinabs does (by subtraction).
+#[test]
+fn sinabs_cnn_from_nir_runs_bit_exactly_on_every_target_in_both_reset_modes() {
+    use phi_compiler::frontend::NirReset;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("nir");
+    let input = dir.join("sinabs_cnn.input.npy");
+    let arr = read_npy(&input).unwrap();
+    let t = arr.shape()[1];
+    let x = to_tensor(&arr, ElemType::I1).unwrap();
+    let src = read_source(dir.join("sinabs_cnn.nir").to_str().unwrap()).unwrap();
+    for reset in [NirReset::VReset, NirReset::Subtract] {
+        let opts = ImportOptions { time_steps: Some(t), spiking_input: true, reset, ..ImportOptions::default() };
+        let m = load_module_with(&src, WeightMode::Load, &opts).unwrap_or_else(|d| panic!("sinabs_cnn: {d}"));
+        check_module(&format!("sinabs_cnn ({})", reset.name()), &dir, &input, &m, &x);
     }
 }

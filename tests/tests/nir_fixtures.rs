@@ -220,6 +220,6 @@ fn every_fixture_imports_and_matches_numpy_in_float32_in_both_reset_modes() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 23, "every fixture checked");
+    assert_eq!(checked, 24, "every fixture checked");
     assert!(distinguished >= 5, "only {distinguished} fixtures tell the reset modes apart");
 }

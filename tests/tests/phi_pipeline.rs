@@ -212,29 +212,34 @@ fn conv_to_gemm_preserves_results_and_the_split_is_lossless() {
     let path = conv_model(dir.path());
     let x = spikes(&dir.path().join("test.npy"));
     let direct = load(&path);
-    // float: im2col + GEMM computes the convolution
-    let mut lowered = direct.clone();
-    run_pipeline(&mut lowered, "canonicalize,conv-to-gemm", dir.path(), None);
-    assert!(lowered.ops_where(|k| matches!(k, OpKind::Snn(SnnOp::Conv2d(_)))).is_empty());
-    assert!(!lowered.ops_where(|k| matches!(k, OpKind::Snn(SnnOp::Im2col(_)))).is_empty());
-    // both sum the same products in the same order (c, ky, kx, then the bias), so even the
-    // float results agree exactly
-    let a = phi_runtime::run(&direct, std::slice::from_ref(&x)).unwrap();
-    let b = phi_runtime::run(&lowered, std::slice::from_ref(&x)).unwrap();
-    assert_eq!(a, b, "conv-to-gemm changed the float model's spikes");
-    // integer: exactly equal, conv or GEMM
-    let mut int_direct = direct.clone();
-    run_pipeline(&mut int_direct, "quantize", dir.path(), None);
-    let mut int_lowered = direct.clone();
-    run_pipeline(&mut int_lowered, "conv-to-gemm,quantize", dir.path(), None);
-    let a = phi_runtime::run(&int_direct, std::slice::from_ref(&x)).unwrap();
-    let b = phi_runtime::run(&int_lowered, std::slice::from_ref(&x)).unwrap();
-    assert_eq!(a, b, "conv-to-gemm changed the integer model's spikes");
-    // and the Phi split of the lowered integer model equals it layer by layer
-    let mut split = int_lowered.clone();
-    run_pipeline(&mut split, "calibrate{samples=24},select-patterns{q=32},phi-split,tile", dir.path(), None);
-    assert_eq!(split.ops_where(|k| matches!(k, OpKind::Phi(PhiOp::Match(_)))).len(), 5, "2 + 2 grouped convs + 1 fc");
-    assert_split_equals_dense(&int_lowered, &split, &x);
+    // both forms of a grouped convolution: one GEMM per group (split) and one block-diagonal GEMM
+    for (groups, gemms) in [("split", 5), ("block-diagonal", 3)] {
+        let lower = format!("conv-to-gemm{{groups={groups}}}");
+        // float: im2col + GEMM computes the convolution
+        let mut lowered = direct.clone();
+        run_pipeline(&mut lowered, &format!("canonicalize,{lower}"), dir.path(), None);
+        assert!(lowered.ops_where(|k| matches!(k, OpKind::Snn(SnnOp::Conv2d(_)))).is_empty());
+        assert!(!lowered.ops_where(|k| matches!(k, OpKind::Snn(SnnOp::Im2col(_)))).is_empty());
+        // both sum the same products in the same order (c, ky, kx, then the bias; the
+        // block-diagonal zeros add nothing), so even the float results agree exactly
+        let a = phi_runtime::run(&direct, std::slice::from_ref(&x)).unwrap();
+        let b = phi_runtime::run(&lowered, std::slice::from_ref(&x)).unwrap();
+        assert_eq!(a, b, "{groups}: conv-to-gemm changed the float model's spikes");
+        // integer: exactly equal, conv or GEMM
+        let mut int_direct = direct.clone();
+        run_pipeline(&mut int_direct, "quantize", dir.path(), None);
+        let mut int_lowered = direct.clone();
+        run_pipeline(&mut int_lowered, &format!("{lower},quantize"), dir.path(), None);
+        let a = phi_runtime::run(&int_direct, std::slice::from_ref(&x)).unwrap();
+        let b = phi_runtime::run(&int_lowered, std::slice::from_ref(&x)).unwrap();
+        assert_eq!(a, b, "{groups}: conv-to-gemm changed the integer model's spikes");
+        // and the Phi split of the lowered integer model equals it layer by layer
+        let mut split = int_lowered.clone();
+        run_pipeline(&mut split, "calibrate{samples=24},select-patterns{q=32},phi-split,tile", dir.path(), None);
+        let matches = split.ops_where(|k| matches!(k, OpKind::Phi(PhiOp::Match(_)))).len();
+        assert_eq!(matches, gemms, "{groups}: 2 grouped convs and 1 fc");
+        assert_split_equals_dense(&int_lowered, &split, &x);
+    }
 }
 
 #[test]

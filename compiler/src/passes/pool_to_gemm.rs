@@ -50,8 +50,8 @@ impl Pass for PoolToGemm {
             if m.ty(m.op(op).operands[0]).elem == ElemType::F32 {
                 continue;
             }
-            lower_pool(m, op, &p)?;
             n += 1;
+            lower_pool(m, op, &p, n)?;
         }
         if n > 0 {
             cx.remark(INFO.name, format!("lowered {n} sum pool(s) to GEMMs"));
@@ -66,7 +66,8 @@ fn selection(c: usize, window: usize) -> Vec<i8> {
     (0..k).flat_map(|row| (0..c).map(move |o| i8::from(row / window == o))).collect()
 }
 
-fn lower_pool(m: &mut Module, op: OpId, p: &Pool) -> DResult<()> {
+/// Lowers the `n`-th sum pool (its GEMM's weights are named `sum_pool{n}`, the layer's name).
+fn lower_pool(m: &mut Module, op: OpId, p: &Pool, n: usize) -> DResult<()> {
     let loc = m.op(op).loc.clone();
     let x = m.op(op).operands[0];
     let out = m.result(op);
@@ -89,7 +90,7 @@ fn lower_pool(m: &mut Module, op: OpId, p: &Pool) -> DResult<()> {
         )
         .map_err(fail)?;
     let w = m.weights.add(
-        &format!("pool{}.gemm", op.0),
+        &format!("sum_pool{n}"),
         TensorType::new(vec![c * window, c], ElemType::I8),
         WeightData::I8(selection(c, window)),
     );
