@@ -142,3 +142,22 @@ fn sinabs_cnn_from_nir_runs_bit_exactly_on_every_target_in_both_reset_modes() {
         check_module(&format!("sinabs_cnn ({})", reset.name()), &dir, &input, &m, &x);
     }
 }
+
+/// The nets snnTorch itself exported (`tests/nir/snntorch/`, snnTorch 1.0's `export_to_nir`)
+/// compile for every target and run bit-exactly with the integer interpreter, each in the reset
+/// mode of the `Leaky` that made it.
+#[test]
+fn snntorch_exports_run_bit_exactly_on_every_target() {
+    use phi_compiler::frontend::NirReset;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("nir/snntorch");
+    for (file, reset) in [("mlp_zero", NirReset::VReset), ("mlp_subtract", NirReset::Subtract)] {
+        let input = dir.join(format!("{file}.input.npy"));
+        let arr = read_npy(&input).unwrap();
+        let x = to_tensor(&arr, ElemType::I1).unwrap();
+        let src = read_source(dir.join(format!("{file}.nir")).to_str().unwrap()).unwrap();
+        let opts =
+            ImportOptions { time_steps: Some(arr.shape()[1]), spiking_input: true, reset, ..ImportOptions::default() };
+        let m = load_module_with(&src, WeightMode::Load, &opts).unwrap_or_else(|d| panic!("{file}: {d}"));
+        check_module(file, &dir, &input, &m, &x);
+    }
+}

@@ -223,3 +223,27 @@ fn every_fixture_imports_and_matches_numpy_in_float32_in_both_reset_modes() {
     assert_eq!(checked, 24, "every fixture checked");
     assert!(distinguished >= 5, "only {distinguished} fixtures tell the reset modes apart");
 }
+
+/// Issue 12: graphs made by snnTorch itself (`tests/nir/snntorch/`: snnTorch 1.0's
+/// `export_to_nir`, with snnTorch's own output spikes on the inputs). The float32 interpreter
+/// gives snnTorch's spikes exactly — every spike of every sample — when the file is imported in
+/// the reset mode of the snnTorch `Leaky` that made it (`reset_mechanism="zero"`: NIR's reset
+/// to `v_reset`, the default; `"subtract"`: `--nir-reset subtract`), and other spikes in the
+/// other mode, since snnTorch writes `v_reset = 0` for both.
+#[test]
+fn snntorch_exports_run_as_snntorch_runs_them() {
+    use phi_compiler::frontend::NirReset;
+    for (file, reset, other) in
+        [("mlp_zero", NirReset::VReset, NirReset::Subtract), ("mlp_subtract", NirReset::Subtract, NirReset::VReset)]
+    {
+        let path = dir().join("snntorch").join(format!("{file}.nir"));
+        let want = read_npy(&path.with_extension("expected.npy")).expect("snnTorch's spikes");
+        let (shape, got, spikes) = run_fixture(&path, reset);
+        assert!(spikes, "{file}: spike outputs");
+        assert_eq!(shape, want.shape(), "{file}: output shape");
+        let want = want.to_f64();
+        assert_matches(file, &got, spikes, &want);
+        let (_, wrong, _) = run_fixture(&path, other);
+        assert!(wrong.iter().zip(&want).any(|(&g, &w)| g as f64 != w), "{file}: the other reset mode matches too");
+    }
+}
