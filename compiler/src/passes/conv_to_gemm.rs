@@ -117,8 +117,6 @@ fn slice_bias(data: &WeightData, from: usize, len: usize) -> WeightData {
 fn lower_conv(m: &mut Module, op: phi_dialect::OpId, c: &Conv2d, split: bool) -> DResult<()> {
     let loc = m.op(op).loc.clone();
     let x = m.op(op).operands[0];
-    let out = m.result(op);
-    let out_ty = m.ty(out).clone();
     let w = m.weights.get(c.weight).clone();
     if matches!(w.data, WeightData::Elided) {
         return Err(Diagnostic::error(format!("weight `{}` was elided; conv-to-gemm needs its data", w.name))
@@ -181,9 +179,19 @@ fn lower_conv(m: &mut Module, op: phi_dialect::OpId, c: &Conv2d, split: bool) ->
     } else {
         parts[0]
     };
+    replace_with_rows(m, op, joined)
+}
+
+/// Replaces the windowed op `op` (`T×C×H×W → T×O×H'×W'`) by the GEMM result `rows`
+/// (`T × positions × O`): `snn.transpose {perm = [0, 2, 1]}` back to channels-first, then
+/// `snn.reshape` to `op`'s result type. Shared with `pool-to-gemm`.
+pub(super) fn replace_with_rows(m: &mut Module, op: phi_dialect::OpId, rows: phi_dialect::ValueId) -> DResult<()> {
+    let loc = m.op(op).loc.clone();
+    let out = m.result(op);
+    let out_ty = m.ty(out).clone();
     let tr = m
-        .insert_before_inferred(op, OpKind::Snn(SnnOp::Transpose { perm: vec![0, 2, 1] }), vec![joined], loc.clone())
-        .map_err(fail)?;
+        .insert_before_inferred(op, OpKind::Snn(SnnOp::Transpose { perm: vec![0, 2, 1] }), vec![rows], loc.clone())
+        .map_err(|e| Diagnostic::error(e).with_loc(&loc, "lowering this op to a GEMM"))?;
     let reshape = m.insert_before(op, OpKind::Snn(SnnOp::Reshape), vec![m.result(tr)], vec![out_ty], loc);
     let r = m.result(reshape);
     m.replace_all_uses(out, r);

@@ -70,8 +70,6 @@ fn selection(c: usize, window: usize) -> Vec<i8> {
 fn lower_pool(m: &mut Module, op: OpId, p: &Pool, n: usize) -> DResult<()> {
     let loc = m.op(op).loc.clone();
     let x = m.op(op).operands[0];
-    let out = m.result(op);
-    let out_ty = m.ty(out).clone();
     let c = m.ty(x).shape[1];
     let window = p.kernel[0] * p.kernel[1];
     let fail = |e: String| Diagnostic::error(e).with_loc(&loc, "lowering this sum pool");
@@ -102,19 +100,7 @@ fn lower_pool(m: &mut Module, op: OpId, p: &Pool, n: usize) -> DResult<()> {
             loc.clone(),
         )
         .map_err(fail)?;
-    let tr = m
-        .insert_before_inferred(
-            op,
-            OpKind::Snn(SnnOp::Transpose { perm: vec![0, 2, 1] }),
-            vec![m.result(lin)],
-            loc.clone(),
-        )
-        .map_err(fail)?;
-    let reshape = m.insert_before(op, OpKind::Snn(SnnOp::Reshape), vec![m.result(tr)], vec![out_ty], loc);
-    let r = m.result(reshape);
-    m.replace_all_uses(out, r);
-    m.remove(op);
-    Ok(())
+    super::conv_to_gemm::replace_with_rows(m, op, m.result(lin))
 }
 
 #[cfg(test)]
