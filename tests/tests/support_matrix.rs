@@ -9,6 +9,7 @@
 //! - **accelerator**: the program compiles for Phi, bit-sparse and dense (each target's
 //!   pipeline, the backend) and `phi-emu` gives the integer interpreter's spikes on all three.
 //!
+//! `PHI_DEBUG=1` prints why a row fails on the accelerator.
 //! `PHI_BLESS=1 cargo test -p phi-tests --test support_matrix` rewrites the README's table
 //! (between `<!-- support:begin -->` and `<!-- support:end -->`); review the diff.
 
@@ -91,10 +92,16 @@ fn stages(m: &Module, x: &Tensor, dir: &Path, calib: &Path) -> Stages {
             let target = Target::phi().with_kind(kind);
             let program = run_pipeline(m, &Pipeline::for_target(kind), &target, dir, calib)
                 .and_then(|tiled| backend::lower(&tiled, &target, None).map_err(|d| d.message));
-            match program {
-                Ok(p) => run(&p, std::slice::from_ref(x), RunOptions::default()).is_ok_and(|r| &r.outputs == reference),
-                Err(_) => false,
+            let outcome = program.and_then(|p| {
+                let r = run(&p, std::slice::from_ref(x), RunOptions::default()).map_err(|e| e.to_string())?;
+                if &r.outputs == reference { Ok(()) } else { Err("spikes differ from the integer interpreter".into()) }
+            });
+            if let Err(e) = &outcome
+                && std::env::var_os("PHI_DEBUG").is_some()
+            {
+                eprintln!("{kind:?}: {e}");
             }
+            outcome.is_ok()
         }),
         Err(_) => false,
     };

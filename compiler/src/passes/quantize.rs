@@ -13,6 +13,8 @@
 //!   leak `round(beta · 2^15)` with 15 fraction bits (IF: no leak);
 //! - `snn.avg_pool` (with `count_include_pad`, or without padding) becomes `snn.sum_pool`, and
 //!   its `1 / (kh·kw)` divisor is folded into the weights of the synaptic op it feeds;
+//! - a float constant multiplying a linear layer's current (`snn.mul`: an NIR `Scale`, or an
+//!   input gain after an `Affine`) is folded into that layer's weights and bias first;
 //! - the scale is recorded on each synaptic op as the discardable attribute `phi.scale` and
 //!   reported as a remark.
 //!
@@ -174,6 +176,7 @@ fn union(parent: &mut HashMap<ValueId, ValueId>, a: ValueId, b: ValueId) {
 pub fn quantize_with(m: &mut Module, leak_bits: u32) -> DResult<QuantReport> {
     reject_float_inputs(m)?;
     fold_avg_pools(m)?;
+    fold_scales(m);
     let synapses: Vec<OpId> = m
         .body()
         .iter()
@@ -418,6 +421,49 @@ fn fold_avg_pools(m: &mut Module) -> DResult<()> {
         m.set_ty(r, out);
     }
     Ok(())
+}
+
+/// Rewrites `snn.mul(snn.linear(x), c)` — a per-output (`[N]`) or scalar (`[1]`) float constant
+/// `c`, the linear's float result used only by the multiplication (an NIR `Scale` or input gain
+/// after an `Affine`) — into `snn.linear(x)` with `W[:, n]·c[n]` and `b[n]·c[n]`, before the
+/// weights are quantised: the integer model then has no multiplication left to refuse.
+fn fold_scales(m: &mut Module) {
+    for op in m.body().to_vec() {
+        if !matches!(m.op(op).kind, OpKind::Snn(SnnOp::Mul)) {
+            continue;
+        }
+        let (a, c) = (m.op(op).operands[0], m.op(op).operands[1]);
+        let lin = m.value(a).def;
+        let OpKind::Snn(SnnOp::Linear(Linear { weight, bias })) = m.op(lin).kind else { continue };
+        let Some(cw) = constant_weight(m, c) else { continue };
+        let (k, n) = (m.weights.get(weight).ty.shape[0], m.weights.get(weight).ty.shape[1]);
+        let scale: Vec<f32> = match m.weights.get(cw).as_f32() {
+            Some(v) if v.len() == n && m.weights.get(cw).ty.shape == [n] => v.to_vec(),
+            Some(&[s]) => vec![s; n],
+            Some(_) | None => continue,
+        };
+        let shared = |w: WeightId| m.uses_of_weight(w) > 1;
+        if m.uses(a).len() != 1 || shared(weight) || bias.is_some_and(shared) {
+            continue;
+        }
+        let Some(w) = m.weights.get(weight).as_f32().map(<[f32]>::to_vec) else { continue };
+        let scaled: Vec<f32> = (0..k * n).map(|i| w[i] * scale[i % n]).collect();
+        let ty = m.weights.get(weight).ty.clone();
+        m.weights.set_data(weight, ty, WeightData::F32(scaled));
+        if let Some(b) = bias
+            && let Some(bv) = m.weights.get(b).as_f32().map(<[f32]>::to_vec)
+        {
+            let ty = m.weights.get(b).ty.clone();
+            m.weights.set_data(b, ty, WeightData::F32(bv.iter().zip(&scale).map(|(x, s)| x * s).collect()));
+        }
+        let r = m.result(op);
+        m.replace_all_uses(r, a);
+        m.remove(op);
+        let cst = m.value(c).def;
+        if m.uses(c).is_empty() {
+            m.remove(cst);
+        }
+    }
 }
 
 fn avg_pool_error(loc: &phi_dialect::Location) -> Diagnostic {
