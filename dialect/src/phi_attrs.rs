@@ -146,11 +146,6 @@ pub fn set_input_scale(m: &mut Module, input: OpId, scale: f32) {
     m.op_mut(input).attrs.insert(INPUT_SCALE.into(), Attr::F32(scale));
 }
 
-/// The scale of a synaptic op's integer current.
-pub fn scale(m: &Module, op: OpId) -> Option<f32> {
-    float(m.op(op).attrs.get(SCALE))
-}
-
 /// Records the scale of a synaptic op's integer current.
 pub fn set_scale(m: &mut Module, op: OpId, scale: f32) {
     m.op_mut(op).attrs.insert(SCALE.into(), Attr::F32(scale));
@@ -175,12 +170,6 @@ pub fn calib_stats(m: &Module, op: OpId) -> Option<WeightId> {
 /// The partition width of a GEMM's calibration statistics.
 pub fn calib_k(m: &Module, op: OpId) -> Option<u32> {
     int(m.op(op).attrs.get(CALIB_K)).and_then(|k| u32::try_from(k).ok())
-}
-
-/// What `calibrate` recorded on a GEMM, when all three attributes are present.
-pub fn calibration(m: &Module, op: OpId) -> Option<Calibration> {
-    let rows = int(m.op(op).attrs.get(CALIB_ROWS)).and_then(|r| u64::try_from(r).ok())?;
-    Some(Calibration { stats: calib_stats(m, op)?, rows, k: calib_k(m, op)? })
 }
 
 /// Records a GEMM's calibration.

@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 
 use phi_compiler::backend;
 use phi_compiler::frontend::{ImportOptions, WeightMode, load_module_with, read_source};
-use phi_compiler::passes::{PassContext, Pipeline};
+use phi_compiler::passes::Pipeline;
 use phi_dialect::program::TargetKind;
 use phi_dialect::target::Target;
 use phi_dialect::{ElemType, Module};
 use phi_runtime::Tensor;
 use phi_runtime::emu::{RunOptions, run};
 use phi_runtime::npy::{read_npy, to_tensor};
+use phi_tests::compile::run_pipeline;
 
 fn example_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(name)
@@ -35,19 +36,8 @@ fn load(example: &str, file: &str) -> Module {
     load_module_with(&src, WeightMode::Load, &nir).unwrap_or_else(|d| panic!("{example}/{file}: {d}"))
 }
 
-/// Runs `pipeline` for `target` on a copy of `m`, with `dir` as the model directory and `calib`
-/// as the calibration data (a NIR file carries no calibration metadata: `phic --calib`).
 fn compiled_in(dir: &Path, calib: &Path, m: &Module, pipeline: &Pipeline, target: &Target) -> Module {
-    let mut m = m.clone();
-    let mut sink = std::io::sink();
-    let mut cx = PassContext {
-        model_dir: dir.to_path_buf(),
-        calib: Some(calib.to_path_buf()),
-        remarks: &mut sink,
-        progress: false,
-    };
-    pipeline.build(target).unwrap().run(&mut m, &mut cx, &mut std::io::sink()).unwrap();
-    m
+    run_pipeline(m, pipeline, target, dir, calib).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs `m` on `x` on all three targets, checks every program's output spikes against the

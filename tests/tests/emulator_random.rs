@@ -15,13 +15,14 @@ use std::path::Path;
 
 use phi_compiler::backend;
 use phi_compiler::frontend::{WeightMode, load_module, read_source};
-use phi_compiler::passes::{PassContext, Pipeline};
+use phi_compiler::passes::Pipeline;
 use phi_dialect::hw::HwConfig;
 use phi_dialect::program::TargetKind;
 use phi_dialect::target::Target;
 use phi_dialect::{ElemType, Module};
 use phi_runtime::emu::{RunOptions, run};
 use phi_runtime::npy::{read_npy, to_tensor};
+use phi_tests::compile::run_pipeline;
 use rayon::prelude::*;
 
 /// xorshift64*: small, seeded, portable.
@@ -298,17 +299,7 @@ fn write_npy(path: &Path, n: usize, shape: &[usize], data: &[u8]) {
 }
 
 fn prepared(m: &Module, pipeline: &Pipeline, target: &Target, dir: &Path) -> Result<Module, String> {
-    let mut m = m.clone();
-    let mut sink = std::io::sink();
-    let mut cx = PassContext {
-        model_dir: dir.to_path_buf(),
-        calib: Some(dir.join("calib.npy")),
-        remarks: &mut sink,
-        progress: false,
-    };
-    let mut pm = pipeline.build(target)?;
-    pm.run(&mut m, &mut cx, &mut std::io::sink()).map_err(|d| d.to_string())?;
-    Ok(m)
+    run_pipeline(m, pipeline, target, dir, &dir.join("calib.npy"))
 }
 
 /// Runs one case; `Err` describes a mismatch or a failure.

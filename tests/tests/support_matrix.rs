@@ -19,13 +19,14 @@ use phi_compiler::backend;
 use phi_compiler::frontend::nir::{Array, Graph, NirFile, Node, read};
 use phi_compiler::frontend::nir_import::{ImportOptions, import};
 use phi_compiler::frontend::{WeightMode, load_module, read_source};
-use phi_compiler::passes::{PassContext, Pipeline};
+use phi_compiler::passes::Pipeline;
 use phi_dialect::program::TargetKind;
 use phi_dialect::target::Target;
 use phi_dialect::{ElemType, Module};
 use phi_runtime::Tensor;
 use phi_runtime::emu::{RunOptions, run};
 use phi_runtime::npy::{read_npy, to_tensor};
+use phi_tests::compile::run_pipeline;
 
 /// A deterministic generator (64-bit LCG, high bits).
 struct Lcg(u64);
@@ -65,19 +66,6 @@ struct Stages {
     float: bool,
     integer: bool,
     accelerator: bool,
-}
-
-fn run_pipeline(m: &Module, p: &Pipeline, target: &Target, dir: &Path, calib: &Path) -> Result<Module, String> {
-    let mut m = m.clone();
-    let mut sink = std::io::sink();
-    let mut cx = PassContext {
-        model_dir: dir.to_path_buf(),
-        calib: Some(calib.to_path_buf()),
-        remarks: &mut sink,
-        progress: false,
-    };
-    p.build(target)?.run(&mut m, &mut cx, &mut std::io::sink()).map_err(|d| d.message)?;
-    Ok(m)
 }
 
 /// Runs a loaded model through the stages on `x` (also its calibration data, at `calib`).
