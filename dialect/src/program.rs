@@ -14,7 +14,7 @@ use crate::isa::Inst;
 use crate::types::ElemType;
 
 /// Version of the `.phibin` format this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Which accelerator a program targets (with its configuration: [`crate::target::Target`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -73,23 +73,46 @@ pub enum InputKind {
 pub enum InputMap {
     /// GEMM row `r`, column `k` is row `r`, column `k` of a `rows × K` tensor.
     Rows,
-    /// A layout transformation (im2col, transpose, flatten, or a chain of them) through an
-    /// index table, the program's description of an address generator. GEMM row `r` of the
-    /// batch is sample `s = r / M`, time step `t = (r mod M) / P`, row-in-step `p = r mod P`
+    /// A layout transformation (im2col, transpose, flatten, concatenation, or a chain of them)
+    /// through an index table, the program's description of an address generator. GEMM row `r`
+    /// of the batch is sample `s = r / M`, time step `t = (r mod M) / P`, row-in-step `p = r mod P`
     /// (`M` = the layer's rows per sample, `P = M / steps`); its column `k` is element
     /// `e = table[p·K + k]` (u32, little-endian, at DRAM `table`) of time step `t` of sample `s`
-    /// of the source tensor: stored row `s·steps·src_rows + t·src_rows + e / src_cols`, column
-    /// `e mod src_cols` — or zero when `e` is [`InputMap::ZERO`] (padding).
+    /// of the sources taken one after another: with `E_j = rows_j · cols_j` the elements of one
+    /// step of source `j`, `e` names source `j` where `E_0 + … + E_(j−1) ≤ e < E_0 + … + E_j`,
+    /// element `e' = e − (E_0 + … + E_(j−1))`: its stored row `(s·steps + t)·rows_j + e' / cols_j`,
+    /// column `e' mod cols_j` — or zero when `e` is [`InputMap::ZERO`] (padding).
     Table {
         /// DRAM address of the `P × K` u32 table (in `.phi.weights`).
         table: u32,
         /// Time steps per sample.
         steps: u32,
-        /// Stored rows of the source per time step.
-        src_rows: u32,
-        /// Columns (elements) of a stored source row.
-        src_cols: u32,
+        /// The stored tensors the entries name (at least one; a residual `add` rewritten into
+        /// a GEMM over `[x | y]` reads two).
+        sources: Vec<TableSource>,
     },
+}
+
+/// A stored tensor that a layer's index table reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableSource {
+    /// Spikes (packed bits) or integers (i32). Spikes read into an integer tile are 0 or 1.
+    pub kind: InputKind,
+    /// DRAM address of the tensor.
+    pub dram: u32,
+    /// Bytes per stored row.
+    pub row_bytes: u32,
+    /// Stored rows per time step.
+    pub rows: u32,
+    /// Elements per stored row.
+    pub cols: u32,
+}
+
+impl TableSource {
+    /// Elements of one time step (`rows · cols`).
+    pub fn step_elements(&self) -> u64 {
+        u64::from(self.rows) * u64::from(self.cols)
+    }
 }
 
 impl InputMap {
@@ -100,11 +123,11 @@ impl InputMap {
 /// A layer's input.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerInput {
-    /// Spikes or integers.
+    /// Spikes or integers: what the gathered tile holds (`spk` or `act` buffer).
     pub kind: InputKind,
-    /// DRAM address of the tensor.
+    /// DRAM address of the tensor (with a table mapping: of its first source).
     pub dram: u32,
-    /// Bytes per stored row.
+    /// Bytes per stored row (with a table mapping: of its first source).
     pub row_bytes: u32,
     /// The mapping.
     pub map: InputMap,

@@ -354,15 +354,18 @@ pub fn concat(parts: &[&crate::tensor::Tensor], axis: usize, out_shape: &[usize]
             chunks.push(gather(&p.data, len, |i| Some(o * len + i)));
         }
     }
+    // spikes joined with integers become 0/1 integers (the verifier's rule)
+    let int = parts.iter().any(|p| matches!(p.data, Data::I32(_)));
     let mut out = match parts.first().map(|p| &p.data) {
-        Some(Data::Spikes(_)) | None => Data::Spikes(Vec::new()),
-        Some(Data::I32(_)) => Data::I32(Vec::new()),
+        Some(Data::Spikes(_)) | None if !int => Data::Spikes(Vec::new()),
+        Some(Data::Spikes(_) | Data::I32(_)) | None => Data::I32(Vec::new()),
         Some(Data::F32(_)) => Data::F32(Vec::new()),
     };
     for c in chunks {
         match (&mut out, c) {
             (Data::Spikes(a), Data::Spikes(b)) => a.extend(b),
             (Data::I32(a), Data::I32(b)) => a.extend(b),
+            (Data::I32(a), Data::Spikes(b)) => a.extend(b.into_iter().map(i32::from)),
             (Data::F32(a), Data::F32(b)) => a.extend(b),
             (Data::Spikes(_) | Data::I32(_) | Data::F32(_), _) => unreachable!("verified: one element type"),
         }

@@ -8,19 +8,22 @@
 //!   time step and output position), fusing the neuron across the `transpose → reshape` after
 //!   the GEMM ([`neuron_chain`]); the stored value then has a **step map**: for each element of
 //!   its per-step logical shape (C order), the element's index in the stored per-step rows;
-//! - and reads a GEMM input that is reached from a stored tensor through such ops
-//!   ([`source_chain`]) with a gather through an index table ([`table`], the program's
-//!   [`InputMap::Table`](phi_dialect::program::InputMap::Table)).
+//! - and reads a GEMM input that is reached from stored tensors through such ops and
+//!   concatenations ([`gather_ids`]; a residual `add` becomes a GEMM over `[x | y]`, see the
+//!   `add-to-gemm` pass) with a gather through an index table ([`table`], the program's
+//!   [`InputMap::Table`](phi_dialect::program::InputMap::Table), one source per stored tensor).
 //!
 //! Both maps are computed by running the chain's own kernels (`phi_runtime::kernels`, the ones
 //! the interpreter runs) on element ids instead of data — `1 + index`, with 0 for the zeros an
 //! im2col pads with — so the compiled addressing is the interpreter's semantics by construction.
 
+use std::collections::HashMap;
+
 use phi_dialect::ir::{Module, OpId, ValueId};
 use phi_dialect::ops::{OpKind, SnnOp};
 use phi_dialect::program::InputMap;
 use phi_runtime::kernels::{self, Geometry};
-use phi_runtime::tensor::Data;
+use phi_runtime::tensor::{Data, Tensor};
 
 /// Whether an op only moves elements (and can be folded into addressing).
 pub fn is_layout(m: &Module, op: OpId) -> bool {
@@ -45,21 +48,53 @@ pub fn is_layout(m: &Module, op: OpId) -> bool {
     }
 }
 
-/// Walks back from `x` through layout ops to the first value `stored` accepts; returns it and
-/// the ops from it to `x`, in program order.
-pub fn source_chain(m: &Module, x: ValueId, stored: &dyn Fn(ValueId) -> bool) -> Option<(ValueId, Vec<OpId>)> {
-    let mut chain = Vec::new();
-    let mut v = x;
-    while !stored(v) {
-        let def = m.value(v).def;
-        if !is_layout(m, def) {
-            return None;
-        }
-        chain.push(def);
-        v = m.op(def).operands[0];
+/// The element ids of `x`'s per-step elements over the stored values it is gathered from:
+/// walks back through layout ops and `snn.concat`s to stored values (`stored`: each with its
+/// step map), appending each new one to `sources`; an element of source `j` has the id
+/// `1 + (elements of sources 0..j) + storage index`, 0 for padding. `None` when a path reaches
+/// an op that computes.
+pub fn gather_ids(
+    m: &Module,
+    x: ValueId,
+    stored: &HashMap<ValueId, Option<Vec<u32>>>,
+    sources: &mut Vec<ValueId>,
+) -> Option<Vec<i32>> {
+    let step_elems = |v: ValueId| {
+        let t = m.ty(v);
+        t.num_elements() / t.shape[0].max(1)
+    };
+    if let Some(map) = stored.get(&x) {
+        let at = sources.iter().position(|&s| s == x).unwrap_or_else(|| {
+            sources.push(x);
+            sources.len() - 1
+        });
+        let base: usize = sources[..at].iter().map(|&s| step_elems(s)).sum();
+        let ids = ids(map.as_deref(), step_elems(x));
+        return Some(ids.into_iter().map(|e| e + base as i32).collect());
     }
-    chain.reverse();
-    Some((v, chain))
+    let def = m.value(x).def;
+    let d = m.op(def);
+    if is_layout(m, def) {
+        let ids = gather_ids(m, d.operands[0], stored, sources)?;
+        return Some(eval(m, &[def], ids));
+    }
+    match &d.kind {
+        OpKind::Snn(SnnOp::Concat { axis }) => {
+            let mut parts = Vec::with_capacity(d.operands.len());
+            for &o in &d.operands {
+                let data = gather_ids(m, o, stored, sources)?;
+                // one time step of the operand, as a tensor of ids
+                let shape: Vec<usize> = std::iter::once(1).chain(m.ty(o).shape[1..].iter().copied()).collect();
+                parts.push(Tensor { shape, data: Data::I32(data) });
+            }
+            let out: Vec<usize> = std::iter::once(1).chain(m.ty(x).shape[1..].iter().copied()).collect();
+            match kernels::concat(&parts.iter().collect::<Vec<_>>(), *axis, &out) {
+                Data::I32(v) => Some(v),
+                Data::Spikes(_) | Data::F32(_) => unreachable!("ids are i32"),
+            }
+        }
+        OpKind::Snn(_) | OpKind::Phi(_) => None,
+    }
 }
 
 /// Follows single-user layout ops forward from `v` to the op that is their only user at the

@@ -12,7 +12,9 @@ use phi_dialect::ir::{Module, ValueId};
 use phi_dialect::isa::LINE;
 use phi_dialect::ops::{OpKind, SnnOp};
 use phi_dialect::phibin::{PATTERNS_SECTION, PWP_SECTION, WEIGHTS_SECTION};
-use phi_dialect::program::{InputKind, InputMap, LayerDesc, LayerInput, LayerMode, Port, PortElem, Region, TargetKind};
+use phi_dialect::program::{
+    InputKind, InputMap, LayerDesc, LayerInput, LayerMode, Port, PortElem, Region, TableSource, TargetKind,
+};
 use phi_dialect::weights::WeightData;
 use phi_dialect::{DResult, Diagnostic, ElemType, phi_attrs};
 
@@ -200,10 +202,21 @@ impl Dram {
     ) -> DResult<Vec<LayerDesc>> {
         let mut layers = Vec::new();
         for (i, (g, table)) in found.iter().zip(&layouts.tables).enumerate() {
-            let src = table.as_ref().map_or(g.x, |(src, _)| *src);
-            let x = *self.tensors.get(&src).ok_or_else(|| {
-                err(&g.loc, "the GEMM's input is neither a model input nor the output of an earlier GEMM layer")
-            })?;
+            let srcs = table.as_ref().map_or_else(|| vec![g.x], |(srcs, _)| srcs.clone());
+            let mut sources = Vec::with_capacity(srcs.len());
+            for src in srcs {
+                let x = *self.tensors.get(&src).ok_or_else(|| {
+                    err(&g.loc, "the GEMM's input is neither a model input nor the output of an earlier GEMM layer")
+                })?;
+                sources.push(TableSource {
+                    kind: x.kind,
+                    dram: x.addr,
+                    row_bytes: x.row_bytes,
+                    rows: x.step_rows,
+                    cols: x.cols,
+                });
+            }
+            let x = sources[0];
             let xt = m.ty(g.x);
             let k_cols = g.k_cols(m) as u32;
             let per_sample = g.rows_per_sample(m) as u32;
@@ -231,12 +244,9 @@ impl Dram {
             );
             let c = &self.consts[i];
             let map = match c.table {
-                Some(off) => InputMap::Table {
-                    table: (BASE as usize + off) as u32,
-                    steps: xt.shape[0] as u32,
-                    src_rows: x.step_rows,
-                    src_cols: x.cols,
-                },
+                Some(off) => {
+                    InputMap::Table { table: (BASE as usize + off) as u32, steps: xt.shape[0] as u32, sources }
+                }
                 None => InputMap::Rows,
             };
             layers.push(LayerDesc {
@@ -249,7 +259,7 @@ impl Dram {
                 k: c.k,
                 q: if mode == LayerMode::Phi { c.q } else { 0 },
                 mode,
-                input: LayerInput { kind: x.kind, dram: x.addr, row_bytes: x.row_bytes, map },
+                input: LayerInput { kind: g.input_kind(m), dram: x.dram, row_bytes: x.row_bytes, map },
                 weights: (BASE as usize + c.w) as u32,
                 bias: c.b.map(|b| (BASE as usize + b) as u32),
                 patterns: c.pat.filter(|_| mode == LayerMode::Phi).map(|p| (self.pat_base as usize + p) as u32),

@@ -7,7 +7,7 @@
 //!    input, or `--target dense`), with its fused neuron. The `tile` pass planned the same list.
 //! 2. **Layouts** ([`layouts`]): which values are stored in DRAM (model inputs, layer outputs) in
 //!    which row layout, and the gather table of every layer whose input is reached through
-//!    layout ops (im2col, transpose, reshape, flatten; see [`layout`]).
+//!    layout ops (im2col, transpose, reshape, flatten, concat; see [`layout`]).
 //! 3. **Batch and tile plans** ([`plans`]): what `tile` recorded (`phi.batch`, each layer's
 //!    `phi.tile`), checked against the buffers — the backend never plans again.
 //! 4. **DRAM placement and ports** ([`dram`]): the constant sections, then the inputs, each
@@ -79,13 +79,14 @@ pub struct Layouts {
     /// Every value stored in DRAM (model inputs, layer outputs), with its step map when it is
     /// stored in a GEMM's row layout rather than its logical order.
     pub stored: HashMap<ValueId, Option<Vec<u32>>>,
-    /// Per layer: the stored value its input is gathered from and the gather table, or `None`
-    /// when the input is read row by row as stored.
-    pub tables: Vec<Option<(ValueId, Vec<u32>)>>,
+    /// Per layer: the stored values its input is gathered from (in the order the table's
+    /// element ids take them) and the gather table, or `None` when the input is read row by
+    /// row as stored.
+    pub tables: Vec<Option<(Vec<ValueId>, Vec<u32>)>>,
 }
 
 /// Phase 2: the layouts of stored values and the gather table of every layer whose input is
-/// reached through layout ops.
+/// reached through layout ops (and concatenations of them).
 fn layouts(m: &Module, found: &[Gemm]) -> DResult<Layouts> {
     let mut stored: HashMap<ValueId, Option<Vec<u32>>> = HashMap::new();
     for &op in m.body() {
@@ -102,15 +103,15 @@ fn layouts(m: &Module, found: &[Gemm]) -> DResult<Layouts> {
         let input = match stored.get(&g.x) {
             Some(None) => None,
             Some(Some(_)) | None => {
-                let (src, chain) = layout::source_chain(m, g.x, &|v| stored.contains_key(&v)).ok_or_else(|| {
+                let mut sources = Vec::new();
+                let ids = layout::gather_ids(m, g.x, &stored, &mut sources).ok_or_else(|| {
                     err(
                         &g.loc,
-                        "the GEMM's input is neither a model input nor reached from a layer's output by layout ops",
+                        "the GEMM's input is neither a model input nor reached from layers' outputs by layout ops",
                     )
-                    .with_help("between layers the backend lowers im2col, transpose, reshape and flatten")
+                    .with_help("between layers the backend lowers im2col, transpose, reshape, flatten and concat")
                 })?;
-                let ids = layout::eval(m, &chain, layout::ids(stored[&src].as_deref(), step_elems(src)));
-                Some((src, layout::table(&ids)))
+                Some((sources, layout::table(&ids)))
             }
         };
         tables.push(input);

@@ -24,7 +24,7 @@
 //! | `snn.add`       | `T×…`, `…`      | like the first; f32 if either is f32, else i32 | — (the second operand broadcasts as a suffix) |
 //! | `snn.im2col`    | `T×C×H×W`       | `T×(H'·W')×(c·kh·kw)` | `kernel_shape`, `strides`, `pads`, `dilations`, `channels` (first, count) |
 //! | `snn.transpose` | `T×…`           | permuted          | `perm` (keeps 0 first) |
-//! | `snn.concat`    | `T×…` (≥ 1)     | joined along `axis` | `axis` (≥ 1) |
+//! | `snn.concat`    | `T×…` (≥ 1)     | joined along `axis` (i32 when i1 and i32 operands mix: spikes as 0/1) | `axis` (≥ 1) |
 //!
 //! `snn.linear` applies to the last dimension of any time-major input (`T×…×K → T×…×N`), so
 //! that `conv-to-gemm` can express a convolution as `im2col → linear → transpose → reshape`.
@@ -700,16 +700,20 @@ impl SnnOp {
                 }
                 let mut shape = first.shape.clone();
                 shape[*axis] = 0;
+                // spikes join integers as 0/1 integers; otherwise one element type
+                let int = |e: ElemType| matches!(e, ElemType::I1 | ElemType::I32);
+                let mixed = ops.iter().all(|t| int(t.elem)) && ops.iter().any(|t| t.elem == ElemType::I32);
+                let elem = if mixed { ElemType::I32 } else { first.elem };
                 for t in ops {
                     let same = t.rank() == first.rank()
-                        && t.elem == first.elem
+                        && (t.elem == first.elem || mixed)
                         && t.shape.iter().zip(&first.shape).enumerate().all(|(i, (a, b))| i == *axis || a == b);
                     if !same {
                         return Err(format!("snn.concat operands {first} and {t} differ outside axis {axis}"));
                     }
                     shape[*axis] += t.shape[*axis];
                 }
-                one(TensorType::new(shape, first.elem))
+                one(TensorType::new(shape, elem))
             }
         }
     }

@@ -16,10 +16,11 @@
 //! 6. every layer's partition width `k` is at most 32 bits and its pattern count `q` at most
 //!    32,767 (match indices are `i16`), so that per-instruction tables sized by them
 //!    (partitions × q) stay small;
-//! 7. a layer whose input goes through an index table ([`InputMap::Table`]) has positive step
-//!    and source sizes, rows per sample divisible by its steps, a source row wide enough for
-//!    `src_cols` elements, and the whole `P × K` table inside the image (each entry is checked
-//!    against the source's extent when the gather reads it).
+//! 7. a layer whose input goes through an index table ([`InputMap::Table`]) has between one and
+//!    [`MAX_SOURCES`] sources, positive step and source sizes, rows per sample divisible by its
+//!    steps, source rows wide enough for their elements, only spike sources when it gathers
+//!    spikes, and the whole `P × K` table inside the image (each entry is checked against the
+//!    sources' extent when the gather reads it).
 //!
 //! Everything else (instruction fields, layer addresses) is checked as the instructions run:
 //! an access outside a buffer or the image is a trap.
@@ -30,6 +31,9 @@ use phi_dialect::program::{InputKind, InputMap, PortElem, Program};
 
 /// The largest DRAM image the emulator allocates (1 GiB).
 pub const MAX_DRAM_BYTES: u32 = 1 << 30;
+
+/// The most sources one layer's index table may read.
+pub const MAX_SOURCES: usize = 64;
 
 /// The largest batch a program may declare.
 pub const MAX_BATCH: u32 = 1 << 16;
@@ -176,6 +180,11 @@ pub enum PortProblem {
 /// What is wrong with a layer's input index table ([`CheckError::InputTable`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TableProblem {
+    /// No source, or more than [`MAX_SOURCES`].
+    Sources {
+        /// The number of sources.
+        count: usize,
+    },
     /// A size is zero, or the steps do not divide the rows per sample.
     Geometry {
         /// Time steps per sample.
@@ -193,6 +202,11 @@ pub enum TableProblem {
         row_bytes: u32,
         /// Source columns.
         src_cols: u32,
+    },
+    /// A layer that gathers spikes names an integer source.
+    IntoSpikes {
+        /// The source's index.
+        source: usize,
     },
     /// The table lies outside the DRAM image.
     Outside {
@@ -267,6 +281,12 @@ impl fmt::Display for TableProblem {
             TableProblem::RowBytes { row_bytes, src_cols } => {
                 write!(f, "source rows of {row_bytes} bytes cannot hold {src_cols} elements")
             }
+            TableProblem::Sources { count } => {
+                write!(f, "{count} sources: a table reads between 1 and {MAX_SOURCES}")
+            }
+            TableProblem::IntoSpikes { source } => {
+                write!(f, "source {source} holds integers, but the layer gathers spikes")
+            }
             TableProblem::Outside { entries, table, image } => {
                 write!(f, "{entries} entries at 0x{table:08x} lie outside the {image}-byte DRAM image")
             }
@@ -339,24 +359,33 @@ pub fn program(p: &Program) -> Result<(), CheckError> {
         if l.k > 32 || l.q > i16::MAX as u32 {
             return Err(CheckError::PatternSize { layer: i, name: l.name.clone(), k: l.k, q: l.q });
         }
-        match l.input.map {
+        match &l.input.map {
             InputMap::Rows => {}
-            InputMap::Table { table, steps, src_rows, src_cols } => {
+            InputMap::Table { table, steps, sources } => {
+                let (table, steps) = (*table, *steps);
                 let bad = |problem| Err(CheckError::InputTable { layer: i, name: l.name.clone(), problem });
-                if steps == 0 || src_rows == 0 || src_cols == 0 || l.rows_per_sample % steps != 0 {
-                    return bad(TableProblem::Geometry {
-                        steps,
-                        src_rows,
-                        src_cols,
-                        rows_per_sample: l.rows_per_sample,
-                    });
+                if sources.is_empty() || sources.len() > MAX_SOURCES {
+                    return bad(TableProblem::Sources { count: sources.len() });
                 }
-                let need = match l.input.kind {
-                    InputKind::Spikes => u64::from(src_cols).div_ceil(8),
-                    InputKind::Int => u64::from(src_cols) * 4,
-                };
-                if u64::from(l.input.row_bytes) < need {
-                    return bad(TableProblem::RowBytes { row_bytes: l.input.row_bytes, src_cols });
+                for (j, src) in sources.iter().enumerate() {
+                    if steps == 0 || src.rows == 0 || src.cols == 0 || l.rows_per_sample % steps != 0 {
+                        return bad(TableProblem::Geometry {
+                            steps,
+                            src_rows: src.rows,
+                            src_cols: src.cols,
+                            rows_per_sample: l.rows_per_sample,
+                        });
+                    }
+                    let need = match src.kind {
+                        InputKind::Spikes => u64::from(src.cols).div_ceil(8),
+                        InputKind::Int => u64::from(src.cols) * 4,
+                    };
+                    if u64::from(src.row_bytes) < need {
+                        return bad(TableProblem::RowBytes { row_bytes: src.row_bytes, src_cols: src.cols });
+                    }
+                    if (l.input.kind, src.kind) == (InputKind::Spikes, InputKind::Int) {
+                        return bad(TableProblem::IntoSpikes { source: j });
+                    }
                 }
                 let entries = u64::from(l.rows_per_sample / steps) * u64::from(l.k_cols);
                 if u64::from(table) + entries * 4 > dram {

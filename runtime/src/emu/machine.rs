@@ -24,7 +24,7 @@ use std::rc::Rc;
 
 use phi_dialect::isa::{Buffer, Dma, Inst, LINE};
 use phi_dialect::ops::snn::Reset;
-use phi_dialect::program::{InputKind, InputMap, LayerDesc, ProgramMeta};
+use phi_dialect::program::{InputKind, InputMap, LayerDesc, ProgramMeta, TableSource};
 
 use crate::neuron::FixedLif;
 use crate::phi::PatternPlanes;
@@ -1551,19 +1551,16 @@ impl<'p> Machine<'p> {
         }
         let (rows, k0, kcols, rb) = (rows as usize, k0 as usize, kcols as usize, row_bytes as usize);
         let src_rb = l.input.row_bytes as u64;
-        if let InputMap::Table { table, steps, src_rows, src_cols } = l.input.map {
+        if let InputMap::Table { table, steps, sources } = &l.input.map {
             let g = MappedGather {
-                table: u64::from(table),
-                steps: steps as usize,
-                src_rows: src_rows as usize,
-                src_cols: src_cols as usize,
+                table: u64::from(*table),
+                steps: *steps as usize,
+                sources: sources.clone(),
                 per_sample: l.rows_per_sample as usize,
                 k_cols: l.k_cols as usize,
-                src: u64::from(l.input.dram),
-                src_rb,
                 kind: l.input.kind,
             };
-            return self.gather_mapped(g, row0 as usize, rows, k0, kcols, sram, rb, w);
+            return self.gather_mapped(&g, row0 as usize, rows, k0, kcols, sram, rb, w);
         }
         match l.input.kind {
             InputKind::Spikes => {
@@ -1619,7 +1616,7 @@ impl<'p> Machine<'p> {
     #[allow(clippy::too_many_arguments)]
     fn gather_mapped(
         &mut self,
-        g: MappedGather,
+        g: &MappedGather,
         row0: usize,
         rows: usize,
         k0: usize,
@@ -1629,7 +1626,13 @@ impl<'p> Machine<'p> {
         w: &mut Work,
     ) -> R<()> {
         let per_step = g.per_sample / g.steps.max(1);
-        let limit = g.src_rows * g.src_cols;
+        // the first entry of each source, and one past the last entry of all of them
+        let mut starts = Vec::with_capacity(g.sources.len());
+        let mut limit = 0usize;
+        for s in &g.sources {
+            starts.push(limit);
+            limit += s.step_elements() as usize;
+        }
         let buf = match g.kind {
             InputKind::Spikes => Buffer::Spk,
             InputKind::Int => Buffer::Act,
@@ -1650,35 +1653,48 @@ impl<'p> Machine<'p> {
             let (sample, within) = (gr / g.per_sample, gr % g.per_sample);
             let (t, p) = (within / per_step, within % per_step);
             let entries = self.dram.read(g.table + ((p * g.k_cols + k0) * 4) as u64, (kcols * 4) as u64)?.to_vec();
-            let step_row = (sample * g.steps + t) * g.src_rows;
             let dst = &mut tile[r * rb..(r + 1) * rb];
+            // DRAM traffic: the gathered elements at their stored width (a bit or an i32)
+            let mut bits = 0usize;
             for (c, e) in entries.chunks_exact(4).enumerate() {
                 let e = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
                 if e == InputMap::ZERO {
+                    bits += match g.kind {
+                        InputKind::Spikes => 1,
+                        InputKind::Int => 32,
+                    };
                     continue;
                 }
                 let e = e as usize;
                 if e >= limit {
                     return Err(TrapKind::TableEntry { entry: e, limit });
                 }
-                let (row, col) = ((step_row + e / g.src_cols) as u64, e % g.src_cols);
+                let j = starts.partition_point(|&s| s <= e) - 1;
+                let (src, local) = (&g.sources[j], e - starts[j]);
+                let (cols, step_row) = (src.cols as usize, (sample * g.steps + t) * src.rows as usize);
+                let (row, col) = ((step_row + local / cols) as u64, local % cols);
+                let base = u64::from(src.dram) + row * u64::from(src.row_bytes);
+                let value = match src.kind {
+                    InputKind::Spikes => {
+                        bits += 1;
+                        i32::from(self.dram.read(base + (col / 8) as u64, 1)?[0] >> (col % 8) & 1)
+                    }
+                    InputKind::Int => {
+                        bits += 32;
+                        let v = self.dram.read(base + (col * 4) as u64, 4)?;
+                        i32::from_le_bytes([v[0], v[1], v[2], v[3]])
+                    }
+                };
                 match g.kind {
                     InputKind::Spikes => {
-                        let byte = self.dram.read(g.src + row * g.src_rb + (col / 8) as u64, 1)?[0];
-                        if byte >> (col % 8) & 1 == 1 {
+                        if value != 0 {
                             dst[c / 8] |= 1 << (c % 8);
                         }
                     }
-                    InputKind::Int => {
-                        let v = self.dram.read(g.src + row * g.src_rb + (col * 4) as u64, 4)?;
-                        dst[c * 4..c * 4 + 4].copy_from_slice(v);
-                    }
+                    InputKind::Int => dst[c * 4..c * 4 + 4].copy_from_slice(&value.to_le_bytes()),
                 }
             }
-            w.dram_read += match g.kind {
-                InputKind::Spikes => kcols.div_ceil(8),
-                InputKind::Int => kcols * 4,
-            } as u64;
+            w.dram_read += bits.div_ceil(8) as u64;
         }
         self.bufs.bytes_mut(buf)[dr].copy_from_slice(&tile);
         self.scratch = tile;
@@ -1688,15 +1704,11 @@ impl<'p> Machine<'p> {
 }
 
 /// The geometry of a gather through an index table.
-#[derive(Clone, Copy)]
 struct MappedGather {
     table: u64,
     steps: usize,
-    src_rows: usize,
-    src_cols: usize,
+    sources: Vec<TableSource>,
     per_sample: usize,
     k_cols: usize,
-    src: u64,
-    src_rb: u64,
     kind: InputKind,
 }
