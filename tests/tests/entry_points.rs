@@ -70,6 +70,7 @@ fn emit_phi_report_sparsity_and_compiling_run_one_pipeline_for_a_hardware_file()
             "conv-to-gemm",
             "quantize",
             "pool-to-gemm",
+            "add-to-gemm",
             "calibrate",
             "select-patterns",
             "phi-split",
@@ -82,8 +83,8 @@ fn emit_phi_report_sparsity_and_compiling_run_one_pipeline_for_a_hardware_file()
     // the hardware file's q = 64 reaches select-patterns, its m = 128 the tile plan
     let default = dumps(&phic(dir.path(), &["--print-ir-after-all", "--elide-weights", "-q", "--emit=phi"]));
     assert_eq!(default.len(), compiled.len());
-    // (from select-patterns on: the first five passes do not depend on q or m)
-    for ((pass, with_hw), (_, without)) in compiled.iter().zip(&default).skip(5) {
+    // (from select-patterns on: the first six passes do not depend on q or m)
+    for ((pass, with_hw), (_, without)) in compiled.iter().zip(&default).skip(6) {
         assert_ne!(with_hw, without, "after {pass}, the IR with --hw equals the default hardware's");
     }
     let tile = &compiled.last().expect("tile ran").1;
@@ -96,7 +97,7 @@ fn emit_phi_report_sparsity_and_compiling_run_one_pipeline_for_a_hardware_file()
 #[test]
 fn the_tile_plan_is_the_program_the_backend_emits() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let phi = "canonicalize,conv-to-gemm,quantize,pool-to-gemm,calibrate,select-patterns,phi-split";
+    let phi = "canonicalize,conv-to-gemm,quantize,pool-to-gemm,add-to-gemm,calibrate,select-patterns,phi-split";
     let default = phic(dir.path(), &["--emit=isa", "-q"]);
     let m128 = phic(dir.path(), &["--emit=isa", "-q", &format!("--passes={phi},tile{{m=128}}")]);
     assert_ne!(default, m128, "tile{{m=128}} changes the program");

@@ -4,7 +4,7 @@
 //! phi.l2_accumulate`) or an integer `snn.linear`. A neuron (`snn.lif`/`snn.if` with fixed-point
 //! parameters) that is the GEMM's only user, possibly through a convolution's `transpose →
 //! reshape` ([`layout::neuron_chain`]), is fused into the layer; otherwise the layer outputs its
-//! i32 current. Layout ops between layers fold into addressing ([`layout`]); any other op is an
+//! i32 current. Layout ops and concatenations between layers fold into addressing ([`layout`]); any other op is an
 //! error naming it.
 //!
 //! The `tile` pass plans the layers this finds and the backend lowers the same list, so the two
@@ -169,7 +169,9 @@ pub fn gemms(m: &Module) -> DResult<Vec<Gemm>> {
             OpKind::Snn(SnnOp::Lif(_) | SnnOp::If(_)) => continue,
             // folded into addressing (see `layout`); a value no layer can read is reported
             // where it is used
-            OpKind::Snn(SnnOp::Flatten | SnnOp::Reshape | SnnOp::Im2col(_) | SnnOp::Transpose { .. }) => continue,
+            OpKind::Snn(
+                SnnOp::Flatten | SnnOp::Reshape | SnnOp::Im2col(_) | SnnOp::Transpose { .. } | SnnOp::Concat { .. },
+            ) => continue,
             OpKind::Snn(
                 other @ (SnnOp::Constant { .. }
                 | SnnOp::Conv2d(_)
@@ -177,11 +179,10 @@ pub fn gemms(m: &Module) -> DResult<Vec<Gemm>> {
                 | SnnOp::AvgPool { .. }
                 | SnnOp::Add
                 | SnnOp::Mul
-                | SnnOp::Li { .. }
-                | SnnOp::Concat { .. }),
+                | SnnOp::Li { .. }),
             ) => {
                 return Err(err(loc, format!("the backend cannot lower `{}` yet", other.name())).with_help(
-                    "the ISA backend lowers GEMM layers (linear, or convolutions after conv-to-gemm) with LIF/IF neurons and the layout ops between them",
+                    "the ISA backend lowers GEMM layers (linear; convolutions, sum pools and adds of two same-shape values after conv-to-gemm, pool-to-gemm and add-to-gemm) with LIF/IF neurons and the layout ops between them",
                 ));
             }
         };

@@ -19,6 +19,7 @@
 //!
 //! Adding a pass: see `docs/ARCHITECTURE.md`, "How to add a pass".
 
+pub mod add_to_gemm;
 pub mod calibrate;
 pub mod canonicalize;
 pub mod conv_to_gemm;
@@ -129,6 +130,7 @@ const PHI_PASSES: &[&PassInfo] = &[
     &conv_to_gemm::INFO,
     &quantize::INFO,
     &pool_to_gemm::INFO,
+    &add_to_gemm::INFO,
     &calibrate::INFO,
     &select_patterns::INFO,
     &phi_split::INFO,
@@ -137,7 +139,7 @@ const PHI_PASSES: &[&PassInfo] = &[
 
 /// The passes that prepare a module for a baseline (integer `snn`, tiled).
 const BASELINE_PASSES: &[&PassInfo] =
-    &[&canonicalize::INFO, &conv_to_gemm::INFO, &quantize::INFO, &pool_to_gemm::INFO, &tile::INFO];
+    &[&canonicalize::INFO, &conv_to_gemm::INFO, &quantize::INFO, &pool_to_gemm::INFO, &add_to_gemm::INFO, &tile::INFO];
 
 /// Looks a pass up by name.
 pub fn lookup(name: &str) -> Option<&'static PassInfo> {

@@ -29,7 +29,7 @@
 
 use std::collections::HashMap;
 
-use phi_dialect::ir::{Module, OpId, ValueId};
+use phi_dialect::ir::{Module, OpData, OpId, ValueId};
 use phi_dialect::ops::snn::{Conv2d, Linear, NeuronParams};
 use phi_dialect::ops::{OpKind, SnnOp};
 use phi_dialect::phi_attrs;
@@ -172,6 +172,26 @@ fn union(parent: &mut HashMap<ValueId, ValueId>, a: ValueId, b: ValueId) {
     }
 }
 
+/// Spikes added to (or concatenated with) currents in units of a layer's scale `s`: a spike is
+/// `1/s` such units, not an integer, so the integer model cannot add them exactly. Spikes meet
+/// spikes, counts (unit 1) or currents of their own scale group only.
+fn reject_spikes_in_currents(m: &Module, d: &OpData, s: Option<f32>) -> DResult<()> {
+    match s {
+        Some(s) if s != 1.0 && d.operands.iter().any(|&o| m.ty(o).elem == ElemType::I1) => {
+            Err(Diagnostic::error(format!(
+                "`{}` joins spikes with currents in units of {s}: in the integer model a spike would be {} units, not an integer",
+                d.kind.name(),
+                1.0 / s
+            ))
+            .with_loc(&d.loc, "this op")
+            .with_help(
+                "add spikes to spikes (SEW-ResNet) or currents to currents (MS-ResNet's membrane shortcut); run the float model with --interpret",
+            ))
+        }
+        Some(_) | None => Ok(()),
+    }
+}
+
 /// Quantises with `leak_bits` fraction bits for the leak.
 pub fn quantize_with(m: &mut Module, leak_bits: u32) -> DResult<QuantReport> {
     reject_float_inputs(m)?;
@@ -256,6 +276,7 @@ pub fn quantize_with(m: &mut Module, leak_bits: u32) -> DResult<QuantReport> {
             OpKind::Snn(SnnOp::Add) => {
                 let r = m.result(op);
                 let s = group_scale(&mut parent, r);
+                reject_spikes_in_currents(m, &d, s)?;
                 for &o in &d.operands {
                     if let (Some(s), Some(w)) = (s, constant_weight(m, o))
                         && m.weights.get(w).ty.elem == ElemType::F32
@@ -278,6 +299,10 @@ pub fn quantize_with(m: &mut Module, leak_bits: u32) -> DResult<QuantReport> {
             OpKind::Snn(
                 SnnOp::Flatten | SnnOp::Reshape | SnnOp::Transpose { .. } | SnnOp::Concat { .. } | SnnOp::Im2col(_),
             ) => {
+                if matches!(d.kind, OpKind::Snn(SnnOp::Concat { .. })) {
+                    let s = group_scale(&mut parent, m.result(op));
+                    reject_spikes_in_currents(m, &d, s)?;
+                }
                 let e = m.ty(d.operands[0]).elem;
                 let r = m.result(op);
                 let ty = m.ty(r).with_elem(e);

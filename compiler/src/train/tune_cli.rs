@@ -610,7 +610,7 @@ mod tests {
     #[test]
     fn the_selection_pipeline_stops_after_select_patterns() {
         let p = selection_pipeline().unwrap().to_string();
-        assert_eq!(p, "canonicalize,conv-to-gemm,quantize,pool-to-gemm,calibrate,select-patterns");
+        assert_eq!(p, "canonicalize,conv-to-gemm,quantize,pool-to-gemm,add-to-gemm,calibrate,select-patterns");
     }
 
     #[test]
