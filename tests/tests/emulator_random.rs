@@ -196,6 +196,8 @@ fn conv_case(seed: u64) -> Case {
     let mut max_rows = 1;
     let mut max_positions = 1;
     for l in 0..convs {
+        // the conv reads spikes (the input, a neuron's), not counts: its current may meet another
+        let spike_input = cur == "x" || cur.starts_with('s') || cur.starts_with('r');
         // a grouped convolution is one GEMM with block-diagonal weights (conv-to-gemm's default)
         let groups = if c % 2 == 0 && rng.below(3) == 0 { 2 } else { 1 };
         let o = groups * rng.range(1, 4) as usize * 2;
@@ -239,6 +241,28 @@ fn conv_case(seed: u64) -> Case {
         max_positions = max_positions.max(oh * ow);
         cur = format!("s{l}");
         (c, h, w) = (o, oh, ow);
+        // a residual block on the neuron's spikes (a same-shape 3×3 conv), lowered by add-to-gemm:
+        // SEW-ResNet's spike add (counts for the next layer), or MS-ResNet's membrane shortcut
+        // (the block input's current, also read by its own neuron, added to the block's)
+        let residual = rng.below(2) == 0;
+        if residual {
+            let scale = 2.5 / ((c * 9) as f64 * density).sqrt();
+            inits.push(format!("float[{c}, {c}, 3, 3] rw{l} = {{{}}}", floats(&mut rng, c * c * 9, scale)));
+            body.push(format!("q{l} = Conv<kernel_shape = [3, 3], pads = [1, 1, 1, 1]>(s{l}, rw{l})"));
+            let th = 0.2 + rng.unit();
+            let lif = format!("snn.LIF<beta = 0.8, threshold = {th:.3}, reset_mechanism = \"subtract\">");
+            if spike_input && rng.below(2) == 0 {
+                body.push(format!("u{l} = Add(q{l}, c{l})"));
+                body.push(format!("r{l} = {lif}(u{l})"));
+                geometry.push("membrane shortcut".into());
+                cur = format!("r{l}");
+            } else {
+                body.push(format!("r{l} = {lif}(q{l})"));
+                body.push(format!("a{l} = Add(r{l}, s{l})"));
+                geometry.push("spike add".into());
+                cur = format!("a{l}");
+            }
+        }
         // a sum pool (spike counts) or an average pool after the neuron, lowered by pool-to-gemm
         // (average pools: quantize folds the divisor into the next layer's weights)
         if h >= 2 && w >= 2 && rng.below(3) == 0 {

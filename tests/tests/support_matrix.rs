@@ -68,8 +68,9 @@ struct Stages {
     accelerator: bool,
 }
 
-/// Runs a loaded model through the stages on `x` (also its calibration data, at `calib`).
-fn stages(m: &Module, x: &Tensor, dir: &Path, calib: &Path) -> Stages {
+/// Runs a loaded model through the stages on `x` (also its calibration data, at `calib`);
+/// `options` (pass, option, value) are set on the accelerator pipelines.
+fn stages(m: &Module, x: &Tensor, dir: &Path, calib: &Path, options: &[(&str, &str, &str)]) -> Stages {
     let float = phi_runtime::run(m, std::slice::from_ref(x)).is_ok();
     let integer = Pipeline::parse("canonicalize,quantize")
         .map_err(|e| e.to_string())
@@ -78,7 +79,11 @@ fn stages(m: &Module, x: &Tensor, dir: &Path, calib: &Path) -> Stages {
     let accelerator = match &integer {
         Ok(reference) => TargetKind::ALL.iter().all(|&kind| {
             let target = Target::phi().with_kind(kind);
-            let program = run_pipeline(m, &Pipeline::for_target(kind), &target, dir, calib)
+            let mut pipeline = Pipeline::for_target(kind);
+            for &(pass, key, value) in options {
+                pipeline.set(pass, key, value);
+            }
+            let program = run_pipeline(m, &pipeline, &target, dir, calib)
                 .and_then(|tiled| backend::lower(&tiled, &target, None).map_err(|d| d.message));
             let outcome = program.and_then(|p| {
                 let r = run(&p, std::slice::from_ref(x), RunOptions::default()).map_err(|e| e.to_string())?;
@@ -98,6 +103,19 @@ fn stages(m: &Module, x: &Tensor, dir: &Path, calib: &Path) -> Stages {
 
 /// An ONNX-text row: `body` uses the op between layers on input `x : uint8[N, T, …shape]`.
 fn onnx_row(dir: &Path, name: &str, shape: &[usize], inits: &str, body: &str, out: &str) -> Stages {
+    onnx_row_with(dir, name, shape, inits, body, out, &[])
+}
+
+/// [`onnx_row`] with pass options on the accelerator pipelines.
+fn onnx_row_with(
+    dir: &Path,
+    name: &str,
+    shape: &[usize],
+    inits: &str,
+    body: &str,
+    out: &str,
+    options: &[(&str, &str, &str)],
+) -> Stages {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let text = format!(
         "<ir_version: 9, opset_import: [\"\" : 17, \"snn\" : 1]>\nrow (uint8[N, {}] x) => (uint8[N, {out}] y)\n<{inits}>\n{{\n{body}\n}}\n",
@@ -109,7 +127,7 @@ fn onnx_row(dir: &Path, name: &str, shape: &[usize], inits: &str, body: &str, ou
     let m = load_module(&src, WeightMode::Load).unwrap_or_else(|d| panic!("{name}: the frontend refused it: {d}"));
     let calib = spikes_npy(dir, shape, 6, name.len() as u64);
     let x = to_tensor(&read_npy(&calib).expect("npy"), ElemType::I1).expect("spikes");
-    stages(&m, &x, dir, &calib)
+    stages(&m, &x, dir, &calib, options)
 }
 
 fn arr(v: Vec<f64>, shape: Vec<usize>) -> Array {
@@ -154,7 +172,7 @@ fn nir_row(dir: &Path, name: &str, node: Node) -> Stages {
     let m = import(&file, &format!("{name}.nir"), &opts).unwrap_or_else(|d| panic!("{name}: {}", d.message));
     let calib = spikes_npy(dir, &[4, 16], 6, 3);
     let x = to_tensor(&read_npy(&calib).expect("npy"), ElemType::I1).expect("spikes");
-    stages(&m, &x, dir, &calib)
+    stages(&m, &x, dir, &calib, &[])
 }
 
 fn yes(b: bool) -> &'static str {
@@ -196,6 +214,13 @@ fn matrix() -> String {
         "  h1 = MatMul(x, w1)\n  s1 = {lif}(h1)\n  h2 = MatMul(x, w2)\n  s2 = {lif}(h2)\n  a = Add(s1, s2)\n  h = MatMul(a, w3)\n  y = {lif}(h)"
     );
     rows.push(("`Add` of spikes".into(), "ONNX text", onnx_row(dir, "add_spikes", &[3, 16], &inits, &body, "3, 4")));
+    let inits = format!("{}, {}", fc(&mut g, "w1", 16, 16), fc(&mut g, "w2", 16, 16));
+    let body = format!("  u = MatMul(x, w1)\n  s = {lif}(u)\n  h = MatMul(s, w2)\n  v = Add(h, u)\n  y = {lif}(v)");
+    rows.push((
+        "`Add` as a membrane shortcut (MS-ResNet)".into(),
+        "ONNX text",
+        onnx_row(dir, "add_shortcut", &[3, 16], &inits, &body, "3, 16"),
+    ));
     // convolutions, pools and layout ops (input 2×6×6)
     let head = |g: &mut Lcg, groups: usize| format!("{}, {}", conv(g, "cw", 4, 2 / groups), fc(g, "fw", 4 * 36, 5));
     let tail = format!("  f = Flatten<axis = 2>(s)\n  h = MatMul(f, fw)\n  y = {lif}(h)");
@@ -209,6 +234,12 @@ fn matrix() -> String {
         "`Conv` with groups".into(),
         "ONNX text",
         onnx_row(dir, "conv_groups", &[3, 2, 6, 6], &inits, &body, "3, 5"),
+    ));
+    let split = [("conv-to-gemm", "groups", "split")];
+    rows.push((
+        "`Conv` with groups, `conv-to-gemm{groups=split}` (`snn.concat`)".into(),
+        "ONNX text",
+        onnx_row_with(dir, "conv_groups_split", &[3, 2, 6, 6], &inits, &body, "3, 5", &split),
     ));
     let pooled = |op: &str| {
         format!(
@@ -266,7 +297,11 @@ fn matrix() -> String {
     let opts = ImportOptions { time_steps: Some(arr_in.shape()[1]), spiking_input: true, ..ImportOptions::default() };
     let m = import(&read(&fixture).expect("reads"), "fixture.nir", &opts).expect("imports");
     let x = to_tensor(&arr_in, ElemType::I1).expect("spikes");
-    rows.push(("`Conv2d`, `SumPool2d`, `Flatten`, `Affine` (NIR)".into(), "NIR", stages(&m, &x, &nir_dir, &input)));
+    rows.push((
+        "`Conv2d`, `SumPool2d`, `Flatten`, `Affine` (NIR)".into(),
+        "NIR",
+        stages(&m, &x, &nir_dir, &input, &[]),
+    ));
     let mut out = String::from(
         "| op | frontend | float interpreter | integer interpreter | accelerator (Phi, bit-sparse, dense) |\n|---|---|---|---|---|\n",
     );
